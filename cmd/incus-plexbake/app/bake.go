@@ -1,0 +1,85 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/plex-dev/plex/core/bake"
+	"github.com/plex-dev/plex/core/status"
+)
+
+func newBakeCommand(g *globalOptions, out, errOut io.Writer) *cobra.Command {
+	var o bake.Options
+	cmd := &cobra.Command{
+		Use:   "bake TYPE BASE",
+		Short: "Bake a node image (or find it up to date)",
+		Long: `Bake a node image of TYPE from the OS image BASE and publish it as the image
+alias <base>_<type> (BASE without its remote, lowercased, other characters
+as '-': images:debian/12/cloud gives debian-12-cloud_kube).
+
+Types: kube (containerd, runc, CNI plugins from the base's packages;
+kubeadm, kubelet and kubectl of --kubernetes-version; kubelet enabled).
+
+The Kubernetes binaries come from the upstream release downloads (checked
+against their published sha256), or from --kube-artifacts DIR for air-gapped
+use. Packages come from the base's own mirror, fetched by the transient
+instance; --apt-proxy sends them through an HTTP proxy (apt-cacher-ng).
+
+If the alias's image was baked from the same inputs (base image, binaries,
+provisioning scripts, settings), nothing is done; --force bakes again. On
+failure everything the bake made is deleted, unless --keep.`,
+		Example: `  # bake debian12_kube from the local image debian12
+  incus plexbake bake kube debian12
+
+  # from a remote image, a given Kubernetes version
+  incus plexbake bake kube images:debian/12/cloud --kubernetes-version v1.34.4
+
+  # air-gapped: binaries from a directory, packages through a proxy
+  incus plexbake bake kube debian12 --kube-artifacts /var/cache/plex-dev/k8s/v1.34.4/bin \
+      --apt-proxy http://10.212.0.1:3142
+
+  # only show the steps
+  incus plexbake bake kube debian12 --dry-run`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Type, o.Base = args[0], args[1]
+			log := status.New(errOut)
+			log.Verbose = g.verbose
+			o.Log = log
+			if o.DryRun {
+				_, err := bake.Bake(cmd.Context(), nil, o)
+				return err
+			}
+			srv, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			res, err := bake.Bake(cmd.Context(), srv, o)
+			if err != nil {
+				return err
+			}
+			state := "baked"
+			if res.Cached {
+				state = "up to date"
+			}
+			_, err = fmt.Fprintf(out, "%s: image %s, %s in %s (inputs %.12s)\n", res.Alias, res.Fingerprint, state, res.Elapsed.Round(100*time.Millisecond), res.Inputs)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Alias, "alias", "", "image alias to publish (default <base>_<type>)")
+	f.StringVar(&o.KubernetesVersion, "kubernetes-version", bake.DefaultKubernetesVersion, "version of kubeadm, kubelet and kubectl")
+	f.StringVar(&o.KubeArtifacts, "kube-artifacts", "", "directory with kubeadm, kubelet and kubectl (default: download the upstream release)")
+	f.StringVar(&o.AptProxy, "apt-proxy", "", "HTTP proxy for apt in the transient instance, like http://10.212.0.1:3142 (not kept in the image)")
+	f.StringVar(&o.Compression, "compression", "none", "image compression: none (fastest, for local use), zstd, gzip, xz")
+	f.BoolVar(&o.Force, "force", false, "bake even if the image is up to date")
+	f.BoolVar(&o.Keep, "keep", false, "on failure keep the transient instance (and any image) for debugging")
+	f.BoolVar(&o.Wait, "wait", false, "wait for a running bake of the same alias instead of refusing")
+	f.BoolVar(&o.DryRun, "dry-run", false, "list the steps without doing anything")
+	f.BoolVar(&o.VM, "vm", false, "bake a virtual-machine image instead of a container image")
+	f.DurationVar(&o.BootTimeout, "boot-timeout", 3*time.Minute, "how long the transient instance may take to boot")
+	return cmd
+}

@@ -1,0 +1,84 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/plex-dev/plex/core/cluster"
+)
+
+func newStatusCommand(s Streams) *cobra.Command {
+	o := cluster.StatusOptions{}
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status [NAME]",
+		Short: "Show the nodes of plexes as Incus and Kubernetes see them",
+		Long: `Show every node of plex NAME (or of every plex on the remote): role,
+address, Incus member, instance state, and Kubernetes state (Ready, NotReady,
+absent when the node never registered, unknown when the API server cannot be
+asked).`,
+		Example: `  kubectl plex status
+  kubectl plex status omniplex -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Name = args[0]
+			}
+			if output != "table" && output != "json" && output != "yaml" {
+				return fmt.Errorf("unknown output format %q: use table, json or yaml", output)
+			}
+			st, err := cluster.Status(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "json":
+				enc := json.NewEncoder(s.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			case "yaml":
+				b, err := yaml.Marshal(st)
+				if err != nil {
+					return err
+				}
+				_, err = s.Out.Write(b)
+				return err
+			}
+			if len(st) == 0 {
+				fmt.Fprintln(s.Out, "no plexes on this remote")
+				return nil
+			}
+			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PLEX\tNODE\tROLE\tADDRESS\tMEMBER\tINCUS\tKUBERNETES\tVERSION")
+			for _, p := range st {
+				for _, n := range p.Nodes {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, n.Name, n.Role, n.Address, dash(n.Member), n.Incus, n.Kubernetes, dash(n.Version))
+				}
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, p := range st {
+				if p.APIError != "" {
+					fmt.Fprintf(s.Out, "%s: Kubernetes not asked: %s\n", p.Name, p.APIError)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&o.File, "file", "f", "", "spec file that says which incus remote to look at (default: the default remote)")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json, yaml")
+	addTargetFlags(cmd, &o.Target)
+	return cmd
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,298 @@
+package bake
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/plex-dev/plex/core/incus"
+)
+
+func TestBaseName(t *testing.T) {
+	for ref, want := range map[string]string{
+		"debian12":               "debian12",
+		"images:debian/12/cloud": "debian-12-cloud",
+		"images:ubuntu/24.04":    "ubuntu-24.04",
+		"local:Debian12":         "debian12",
+		"my_base":                "my-base",
+		"--x--":                  "x",
+		"/":                      "",
+	} {
+		if got := BaseName(ref); got != want {
+			t.Errorf("BaseName(%q) = %q, want %q", ref, got, want)
+		}
+	}
+	if got := DefaultAlias("images:debian/12/cloud", TypeKube); got != "debian-12-cloud_kube" {
+		t.Errorf("DefaultAlias = %q", got)
+	}
+}
+
+func TestInstanceName(t *testing.T) {
+	if got := InstanceName("debian12_kube"); got != "plexbake-debian12-kube" {
+		t.Errorf("InstanceName = %q", got)
+	}
+	long := strings.Repeat("a", 80) + "_kube"
+	got := InstanceName(long)
+	if len(got) > 63 || !strings.HasPrefix(got, "plexbake-aaa") {
+		t.Errorf("InstanceName(long) = %q (%d chars)", got, len(got))
+	}
+	if other := InstanceName(strings.Repeat("a", 80) + "_kubf"); other == got {
+		t.Errorf("two long aliases share instance name %q", got)
+	}
+}
+
+// TestInputsHash checks that every input changes the hash and that the hash
+// is stable otherwise.
+func TestInputsHash(t *testing.T) {
+	base := func() Inputs {
+		return inputsFor(Options{Type: TypeKube, KubernetesVersion: "v1.34.4"}, "fp1",
+			[]artifact{{Name: "kubeadm", SHA256: "a"}, {Name: "kubelet", SHA256: "b"}, {Name: "kubectl", SHA256: "c"}})
+	}
+	ref := base().Hash()
+	if again := base().Hash(); again != ref {
+		t.Fatalf("hash is not stable: %s vs %s", ref, again)
+	}
+	changes := map[string]func(*Inputs){
+		"type":          func(in *Inputs) { in.Type = TypeRegistry },
+		"vm":            func(in *Inputs) { in.VM = true },
+		"base":          func(in *Inputs) { in.BaseFingerprint = "fp2" },
+		"version":       func(in *Inputs) { in.KubernetesVersion = "v1.34.5" },
+		"artifact":      func(in *Inputs) { in.Artifacts["kubelet"] = "B" },
+		"format":        func(in *Inputs) { in.Format++ },
+		"script":        func(in *Inputs) { in.Scripts["kube-provision.sh"] += "\n# edited" },
+		"sandbox image": func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_SANDBOX_IMAGE", "pause:x") },
+		"packages":      func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_PACKAGES", "containerd") },
+	}
+	for name, change := range changes {
+		in := base()
+		change(&in)
+		if in.Hash() == ref {
+			t.Errorf("changing the %s does not change the inputs hash", name)
+		}
+	}
+	// What does not go into the image does not change it.
+	o := Options{Type: TypeKube, KubernetesVersion: "v1.34.4", AptProxy: "http://p:3142", Alias: "x", KubeArtifacts: "/elsewhere", Keep: true}
+	in := inputsFor(o, "fp1", []artifact{{Name: "kubeadm", SHA256: "a", Path: "/x"}, {Name: "kubelet", SHA256: "b"}, {Name: "kubectl", SHA256: "c"}})
+	if in.Hash() != ref {
+		t.Errorf("the apt proxy, alias, artifact path or --keep changed the inputs hash")
+	}
+	if len(in.Scripts) != len(typeScripts[TypeKube]) || in.Scripts["clean.sh"] == "" {
+		t.Errorf("inputs lack the scripts: %v", sortedKeys(in.Scripts))
+	}
+}
+
+func withSetting(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{}
+	for kk, vv := range m {
+		out[kk] = vv
+	}
+	out[k] = v
+	return out
+}
+
+func TestDryRun(t *testing.T) {
+	res, err := Bake(context.Background(), nil, Options{Type: TypeKube, Base: "images:debian/12/cloud", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Alias != "debian-12-cloud_kube" || res.Instance != "plexbake-debian-12-cloud-kube" {
+		t.Errorf("alias %q, instance %q", res.Alias, res.Instance)
+	}
+	want := []string{"resolve base", "inputs hash", "look for debian-12-cloud_kube", "create transient instance",
+		"start", "boot", "install kubeadm, kubelet, kubectl v1.34.4 from the upstream release", "install packages",
+		"verify", "clean", "stop", "publish", "point debian-12-cloud_kube", "delete transient instance"}
+	if len(res.Steps) != len(want) {
+		t.Fatalf("steps:\n%s", strings.Join(res.Steps, "\n"))
+	}
+	for i, w := range want {
+		if !strings.Contains(res.Steps[i], w) {
+			t.Errorf("step %d is %q, want it to mention %q", i+1, res.Steps[i], w)
+		}
+	}
+}
+
+func TestOptionsErrors(t *testing.T) {
+	_, err := Bake(context.Background(), nil, Options{Type: TypeRegistry, Base: "debian12", KubernetesVersion: "1.34", AptProxy: "10.0.0.1:3142", DryRun: true})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`"registry" is not bakeable yet (known types: kube)`, `"1.34" is not a release version`, "apt proxy"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	_, err = Bake(context.Background(), nil, Options{Type: "kubernetes", Base: "debian12", DryRun: true})
+	if !errors.Is(err, ErrUnknownType) {
+		t.Errorf("unknown type: %v", err)
+	}
+}
+
+func TestParseFacts(t *testing.T) {
+	f := parseFacts("--- step\nplex-fact a=1\n  plex-fact b=x=y\nplex-factor c=2\n")
+	if len(f) != 2 || f["a"] != "1" || f["b"] != "x=y" {
+		t.Errorf("facts = %v", f)
+	}
+}
+
+// artifactDir writes fake kubeadm, kubelet and kubectl.
+func artifactDir(t *testing.T) string {
+	dir := t.TempDir()
+	for _, b := range kubeBinaries {
+		if err := os.WriteFile(filepath.Join(dir, b), []byte("#!/bin/sh\necho "+b+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestBakeFlowWithFakeServer(t *testing.T) {
+	ctx := context.Background()
+	f := newFakeServer()
+	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t)}
+	res, err := Bake(ctx, f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Cached || res.Fingerprint == "" || f.aliases["debian12_kube"] != res.Fingerprint {
+		t.Fatalf("result %+v, aliases %v", res, f.aliases)
+	}
+	p := f.images[res.Fingerprint]
+	for k, want := range map[string]string{
+		incus.PropType: "kube", incus.PropBase: "debian12", incus.PropInputs: res.Inputs,
+		incus.PropKubernetesVersion: "v1.34.4", incus.PropContainerdVersion: "1.6.20~ds1-1+b1",
+		incus.PropRestrictOOMScoreAdj: "true", "os": "Debian", "release": "bookworm",
+	} {
+		if p[k] != want {
+			t.Errorf("image property %s = %q, want %q", k, p[k], want)
+		}
+	}
+	if len(f.instances) != 0 {
+		t.Errorf("instances left: %v", f.instances)
+	}
+	if !contains(f.calls, "publish plexbake-debian12-kube none") {
+		t.Errorf("not published with compression none: %v", f.calls)
+	}
+
+	// Unchanged: a cache hit that touches nothing.
+	f.calls = nil
+	again, err := Bake(ctx, f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Cached || again.Fingerprint != res.Fingerprint || len(f.calls) != 0 {
+		t.Errorf("re-bake: cached=%v fp=%s calls=%v", again.Cached, again.Fingerprint, f.calls)
+	}
+
+	// Forced: a new image, the old one deleted.
+	opts.Force = true
+	forced, err := Bake(ctx, f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if forced.Cached || forced.Fingerprint == res.Fingerprint {
+		t.Errorf("forced bake: %+v", forced)
+	}
+	if _, ok := f.images[res.Fingerprint]; ok {
+		t.Errorf("the replaced image %s was not deleted", res.Fingerprint)
+	}
+}
+
+func TestBakeFailureCleansUp(t *testing.T) {
+	for _, failAt := range []string{"provision", "publish"} {
+		t.Run(failAt, func(t *testing.T) {
+			f := newFakeServer()
+			opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t)}
+			if failAt == "provision" {
+				f.exec = func(cmd []string) (string, int) {
+					if strings.HasSuffix(cmd[len(cmd)-1], "kube-provision.sh") {
+						return "E: Unable to locate package containerd\n", 100
+					}
+					return "", 0
+				}
+			} else {
+				opts.afterStep = func(_ context.Context, step, _ string) error {
+					if step == failAt {
+						return errors.New("injected")
+					}
+					return nil
+				}
+			}
+			_, err := Bake(context.Background(), f, opts)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var ee *incus.ExecError
+			if failAt == "provision" && (!errors.As(err, &ee) || !strings.Contains(err.Error(), "Unable to locate package")) {
+				t.Errorf("the error does not carry the command's output: %v", err)
+			}
+			if len(f.instances) != 0 {
+				t.Errorf("instances left: %v", f.instances)
+			}
+			if len(f.images) != 1 || f.aliases["debian12_kube"] != "" {
+				t.Errorf("images left: %v, aliases %v", f.images, f.aliases)
+			}
+		})
+	}
+}
+
+func TestBakeKeep(t *testing.T) {
+	f := newFakeServer()
+	f.exec = func([]string) (string, int) { return "", 1 }
+	_, err := Bake(context.Background(), f, Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t), Keep: true})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if _, ok := f.instances["plexbake-debian12-kube"]; !ok {
+		t.Errorf("--keep did not keep the instance")
+	}
+}
+
+func TestBakeLock(t *testing.T) {
+	f := newFakeServer()
+	f.instances["plexbake-debian12-kube"] = map[string]string{
+		incus.LabelBake: "debian12_kube", incus.LabelBakeStarted: time.Now().Add(-time.Minute).UTC().Format(time.RFC3339),
+	}
+	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t)}
+	_, err := Bake(context.Background(), f, opts)
+	if err == nil || !strings.Contains(err.Error(), "another bake of debian12_kube is running in instance plexbake-debian12-kube") ||
+		!strings.Contains(err.Error(), "incus delete --force plexbake-debian12-kube") || !strings.Contains(err.Error(), "--wait") {
+		t.Fatalf("second bake: %v", err)
+	}
+	if _, ok := f.instances["plexbake-debian12-kube"]; !ok {
+		t.Fatal("the refused bake deleted the other bake's instance")
+	}
+
+	// With Wait it waits, then bakes once the other bake is gone.
+	opts.Wait = true
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = f.Delete(context.Background(), "plexbake-debian12-kube")
+	}()
+	res, err := Bake(context.Background(), f, opts)
+	if err != nil || res.Cached {
+		t.Fatalf("waiting bake: %+v, %v", res, err)
+	}
+
+	// An instance of that name that is not a bake is never touched.
+	f.instances["plexbake-debian12-kube"] = map[string]string{}
+	opts.Force = true
+	if _, err := Bake(context.Background(), f, opts); err == nil || !strings.Contains(err.Error(), "is not a plex bake") {
+		t.Errorf("foreign instance: %v", err)
+	}
+	if _, ok := f.instances["plexbake-debian12-kube"]; !ok {
+		t.Error("a foreign instance was deleted")
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,174 @@
+package bake
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lxc/incus/v6/shared/api"
+
+	"github.com/plex-dev/plex/core/incus"
+)
+
+// fakeServer is an in-memory Incus for the bake's control flow: instances,
+// images and aliases, and scripted exec results.
+type fakeServer struct {
+	mu        sync.Mutex
+	instances map[string]map[string]string // name → config
+	images    map[string]map[string]string // fingerprint → properties
+	aliases   map[string]string            // alias → fingerprint
+	// exec answers a command: output and exit code.
+	exec  func(cmd []string) (string, int)
+	calls []string
+	n     int
+}
+
+func newFakeServer() *fakeServer {
+	f := &fakeServer{
+		instances: map[string]map[string]string{},
+		images:    map[string]map[string]string{"basefp000000000000": {"os": "Debian", "release": "bookworm"}},
+		aliases:   map[string]string{"debian12": "basefp000000000000"},
+	}
+	f.exec = func(cmd []string) (string, int) {
+		if strings.HasSuffix(cmd[len(cmd)-1], "kube-provision.sh") {
+			return "plex-fact containerd-version=1.6.20~ds1-1+b1\nplex-fact restrict-oom-score-adj=true\n", 0
+		}
+		return "ok\n", 0
+	}
+	return f
+}
+
+func (f *fakeServer) record(format string, a ...any) {
+	f.calls = append(f.calls, fmt.Sprintf(format, a...))
+}
+
+func notFound(what string) error {
+	return api.StatusErrorf(404, "%s not found", what)
+}
+
+func (f *fakeServer) ResolveImage(_ context.Context, ref string, _ bool) (*incus.ImageSource, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fp, ok := f.aliases[ref]
+	if !ok {
+		return nil, notFound("image " + ref)
+	}
+	return &incus.ImageSource{Ref: ref, Name: ref, Fingerprint: fp, Properties: f.images[fp]}, nil
+}
+
+func (f *fakeServer) ImageByAlias(_ context.Context, alias string) (*incus.Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fp, ok := f.aliases[alias]
+	if !ok {
+		return nil, notFound("alias " + alias)
+	}
+	img := &incus.Image{Fingerprint: fp, Properties: f.images[fp]}
+	for a, t := range f.aliases {
+		if t == fp {
+			img.Aliases = append(img.Aliases, a)
+		}
+	}
+	return img, nil
+}
+
+func (f *fakeServer) CreateInstance(_ context.Context, spec incus.InstanceSpec) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("create %s", spec.Name)
+	if _, ok := f.instances[spec.Name]; ok {
+		return fmt.Errorf("Instance %q already exists", spec.Name)
+	}
+	f.instances[spec.Name] = spec.Config
+	return nil
+}
+
+func (f *fakeServer) GetInstance(_ context.Context, name string) (*incus.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cfg, ok := f.instances[name]
+	if !ok {
+		return nil, notFound("instance " + name)
+	}
+	return &incus.Instance{Name: name, Config: cfg}, nil
+}
+
+func (f *fakeServer) Start(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("start %s", name)
+	return nil
+}
+
+func (f *fakeServer) Shutdown(_ context.Context, name string, _ time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("stop %s", name)
+	return nil
+}
+
+func (f *fakeServer) Delete(_ context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("delete %s", name)
+	delete(f.instances, name)
+	return nil
+}
+
+func (f *fakeServer) Exec(_ context.Context, name string, cmd []string, o incus.ExecOptions) (int, error) {
+	f.mu.Lock()
+	f.record("exec %s", strings.Join(cmd, " "))
+	run := f.exec
+	f.mu.Unlock()
+	out, code := run(cmd)
+	if o.Stdout != nil {
+		_, _ = io.WriteString(o.Stdout, out)
+	}
+	return code, nil
+}
+
+func (f *fakeServer) PushFile(_ context.Context, _, path string, _ []byte, _ int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("push %s", path)
+	return nil
+}
+
+func (f *fakeServer) PushReader(_ context.Context, _, path string, _ io.ReadSeeker, _ int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("push %s", path)
+	return nil
+}
+
+func (f *fakeServer) PublishImage(_ context.Context, p incus.PublishSpec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	fp := fmt.Sprintf("newfp%013d", f.n)
+	f.images[fp] = p.Properties
+	f.record("publish %s %s", p.Instance, p.Compression)
+	return fp, nil
+}
+
+func (f *fakeServer) SetImageAlias(_ context.Context, alias, fp, _ string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.aliases[alias]
+	f.aliases[alias] = fp
+	f.record("alias %s %s", alias, fp)
+	return old, nil
+}
+
+func (f *fakeServer) DeleteImage(_ context.Context, fp string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("delete-image %s", fp)
+	delete(f.images, fp)
+	return nil
+}
+
+func (f *fakeServer) Architecture(context.Context) (string, error) { return "amd64", nil }

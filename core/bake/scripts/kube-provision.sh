@@ -1,0 +1,202 @@
+#!/bin/sh
+# Provisions a `kube` node image in the transient bake instance, after the
+# Kubernetes binaries were pushed into /usr/bin: distribution packages from
+# the base's own mirror, containerd configured for kubelet in a system
+# container, the sysctls, and kubelet's systemd units.
+#
+# Env (set by core/bake; every value is part of the image's inputs hash):
+#   PLEX_PACKAGES                 packages to install, space-separated
+#   PLEX_SANDBOX_IMAGE            containerd's pause image
+#   PLEX_CONTAINERD_CONFIG_PATH   containerd's registry config_path (certs.d)
+#   PLEX_CNI_BIN_DIR              where the base's CNI plugins are
+#   PLEX_APT_PROXY                optional http:// proxy for apt (not hashed)
+#
+# Prints "plex-fact KEY=VALUE" lines that the bake records on the image.
+set -eu
+
+: "${PLEX_PACKAGES:?}" "${PLEX_SANDBOX_IMAGE:?}" "${PLEX_CONTAINERD_CONFIG_PATH:?}" "${PLEX_CNI_BIN_DIR:?}"
+export DEBIAN_FRONTEND=noninteractive
+
+fact() { echo "plex-fact $1=$2"; }
+step() { echo "--- $*"; }
+
+# --- packages ----------------------------------------------------------------
+if [ -n "${PLEX_APT_PROXY:-}" ]; then
+  step "apt through $PLEX_APT_PROXY"
+  # clean.sh removes this file, so the image keeps the base's plain apt setup.
+  cat >/etc/apt/apt.conf.d/00plexbake-proxy <<CONF
+Acquire::http::Proxy "$PLEX_APT_PROXY";
+Acquire::Retries "3";
+CONF
+fi
+
+# A node image carries no documentation, man pages or translations, and none
+# of what kubelet never uses: containerd's legacy shims (the CRI runs
+# io.containerd.runc.v2 only) and the rarer CNI plugins. dpkg's path filters
+# keep later installs on the nodes just as lean; the files the base already
+# has go now. Together about 100 MB, which keeps the image under 500 MiB.
+step "slim: no docs, man pages, translations, legacy shims, rare CNI plugins"
+mkdir -p /etc/dpkg/dpkg.cfg.d
+cat >/etc/dpkg/dpkg.cfg.d/90-plex-node-image <<'CONF'
+# Written by incus plexbake. Remove this file to get documentation again.
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/lintian/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+path-exclude=/usr/bin/containerd-shim
+path-exclude=/usr/bin/containerd-shim-runc-v1
+path-exclude=/usr/lib/cni/*
+path-include=/usr/lib/cni/bandwidth
+path-include=/usr/lib/cni/bridge
+path-include=/usr/lib/cni/firewall
+path-include=/usr/lib/cni/host-device
+path-include=/usr/lib/cni/host-local
+path-include=/usr/lib/cni/loopback
+path-include=/usr/lib/cni/portmap
+path-include=/usr/lib/cni/ptp
+path-include=/usr/lib/cni/static
+path-include=/usr/lib/cni/tuning
+CONF
+find /usr/share/doc -mindepth 1 ! -type d ! -name copyright -delete
+find /usr/share/doc -mindepth 1 -type d -empty -delete
+rm -rf /usr/share/man/* /usr/share/info/* /usr/share/lintian/*
+find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+
+command -v apt-get >/dev/null || {
+  echo "this base has no apt-get: only Debian-family bases can be baked so far"
+  exit 1
+}
+step "apt-get update"
+apt-get -q -o Dpkg::Use-Pty=0 update
+step "apt-get install $PLEX_PACKAGES"
+# shellcheck disable=SC2086 # the list is meant to split
+apt-get -q -y -o Dpkg::Use-Pty=0 install --no-install-recommends $PLEX_PACKAGES
+
+# --- CNI plugins ----------------------------------------------------------------
+# kubelet and the CNI conflists look in /opt/cni/bin; Debian puts the plugins
+# in /usr/lib/cni.
+step "/opt/cni/bin -> $PLEX_CNI_BIN_DIR"
+[ -x "$PLEX_CNI_BIN_DIR/bridge" ] || {
+  echo "no CNI bridge plugin in $PLEX_CNI_BIN_DIR"
+  exit 1
+}
+mkdir -p /opt/cni /etc/cni/net.d
+if [ -d /opt/cni/bin ] && [ ! -L /opt/cni/bin ]; then
+  rmdir /opt/cni/bin
+fi
+ln -sfn "$PLEX_CNI_BIN_DIR" /opt/cni/bin
+
+# --- containerd -------------------------------------------------------------------
+# runc sets oom_score_adj on every pod sandbox (-998). Where no process may
+# lower its own oom_score_adj (no CAP_SYS_RESOURCE, as on some sandboxed
+# hosts), every sandbox dies with "can't get final child's PID from pipe";
+# restrict_oom_score_adj makes containerd keep the value within what it may
+# set. Normal hosts do not need it, so it is detected, not assumed.
+restrict=false
+# The child cat inherits the shell's value, so it shows whether the write took.
+if ! sh -c 'echo -998 >/proc/self/oom_score_adj; [ "$(cat /proc/self/oom_score_adj)" = -998 ]' 2>/dev/null; then
+  restrict=true
+fi
+
+step "containerd config (restrict_oom_score_adj=$restrict)"
+mkdir -p /etc/containerd "$PLEX_CONTAINERD_CONFIG_PATH"
+containerd config default >/etc/containerd/config.toml.plex
+# set_key KEY VALUE sets every "KEY = …" line; fails if there is none, so a
+# containerd whose default config changed shape stops the bake instead of
+# baking a half-configured image.
+set_key() {
+  grep -Eq "^[[:space:]]*$1 = " /etc/containerd/config.toml.plex || {
+    echo "containerd's default config has no '$1' setting; cannot configure it"
+    exit 1
+  }
+  sed -i -E "s|^([[:space:]]*$1) = .*|\1 = $2|" /etc/containerd/config.toml.plex
+}
+# kubelet uses the cgroupfs driver (plex's KubeletConfiguration says so).
+set_key SystemdCgroup false
+set_key config_path "\"$PLEX_CONTAINERD_CONFIG_PATH\""
+# Privileged system containers run unconfined; AppArmor profiles cannot load.
+set_key disable_apparmor true
+set_key restrict_oom_score_adj "$restrict"
+set_key sandbox_image "\"$PLEX_SANDBOX_IMAGE\""
+mv /etc/containerd/config.toml.plex /etc/containerd/config.toml
+chmod 644 /etc/containerd/config.toml
+
+# --- kernel settings ----------------------------------------------------------------
+step "sysctls"
+cat >/etc/sysctl.d/90-plex-kubernetes.conf <<'CONF'
+# Written by incus plexbake: what kubeadm's preflight and pod networking need.
+net.ipv4.ip_forward = 1
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+CONF
+# Applies at boot; here it only has to be accepted where the keys exist.
+sysctl -q -p /etc/sysctl.d/90-plex-kubernetes.conf 2>/dev/null || true
+
+# With /sys mounted read-write (the kube profile), networkd waits for udev,
+# which a container lacks, and never configures the network.
+if [ -e /lib/systemd/systemd-networkd ] || [ -e /usr/lib/systemd/systemd-networkd ]; then
+  mkdir -p /etc/systemd/system/systemd-networkd.service.d
+  cat >/etc/systemd/system/systemd-networkd.service.d/10-plex-container.conf <<'CONF'
+# In a container there is no udev. With /sys writable, networkd waits for udev
+# to initialise links and never configures eth0; read-only /sys makes it skip that.
+[Service]
+ReadOnlyPaths=/sys
+CONF
+fi
+
+# --- kubelet ------------------------------------------------------------------------
+# The units the upstream kubelet and kubeadm packages install.
+step "kubelet units"
+mkdir -p /usr/lib/systemd/system/kubelet.service.d /etc/kubernetes/manifests /var/lib/kubelet
+cat >/usr/lib/systemd/system/kubelet.service <<'CONF'
+[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+CONF
+cat >/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf <<'CONF'
+# Note: This dropin only works with kubeadm and kubelet v1.11+
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+# This is a file that "kubeadm init" and "kubeadm join" generates at runtime, populating the KUBELET_KUBEADM_ARGS variable dynamically
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+# This is a file that the user can use for overrides of the kubelet args as a last resort. Preferably, the user should use
+# the .NodeRegistration.KubeletExtraArgs object in the configuration files instead. KUBELET_EXTRA_ARGS should be sourced from this file.
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+CONF
+[ -e /etc/default/kubelet ] || echo 'KUBELET_EXTRA_ARGS=' >/etc/default/kubelet
+
+# kubelet waits (restarting every 10s) until kubeadm writes its config.
+step "enable and (re)start containerd, enable kubelet"
+systemctl daemon-reload
+systemctl enable -q containerd kubelet
+systemctl restart containerd
+
+# --- facts ----------------------------------------------------------------------------
+containerd_version=$(dpkg-query -W -f='${Version}' containerd)
+mkdir -p /etc/plex
+cat >/etc/plex/node-image.env <<CONF
+# Written by incus plexbake: what this node image holds.
+PLEX_IMAGE_TYPE=kube
+PLEX_KUBERNETES_VERSION=$(kubeadm version -o short)
+PLEX_CONTAINERD_VERSION=$containerd_version
+PLEX_RESTRICT_OOM_SCORE_ADJ=$restrict
+CONF
+fact containerd-version "$containerd_version"
+fact restrict-oom-score-adj "$restrict"

@@ -1,0 +1,168 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubectl/pkg/drain"
+
+	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/plan"
+	"github.com/plex-dev/plex/core/status"
+)
+
+// DrainOptions are the inputs of Drain. The flags mean what kubectl drain's
+// flags of the same names mean.
+type DrainOptions struct {
+	// Node is the node (instance) name.
+	Node string
+	// File, when set, is the spec that says which remote the node is on.
+	File string
+	Target
+	IgnoreDaemonSets   bool
+	DeleteEmptyDirData bool
+	Force              bool
+	GracePeriodSeconds int
+	// Timeout bounds the drain; 0 waits forever, like kubectl.
+	Timeout time.Duration
+	// Delete also resets the node, deletes the Node object and the
+	// instance, and removes the routes to its pods from the other nodes.
+	Delete bool
+	Log    *status.Logger
+	// Out receives kubectl drain's own progress lines.
+	Out io.Writer
+}
+
+// ErrDrainBlocked says a PodDisruptionBudget kept the drain from finishing.
+var ErrDrainBlocked = errors.New("drain blocked by a PodDisruptionBudget")
+
+var pdbPod = regexp.MustCompile(`evicting pods/"([^"]+)" -n "([^"]+)"`)
+
+// Drain cordons a node and evicts its pods through k8s.io/kubectl/pkg/drain,
+// respecting PodDisruptionBudgets. With Delete it then removes the node from
+// the cluster and from Incus.
+func Drain(ctx context.Context, o DrainOptions) error {
+	if o.Log == nil {
+		o.Log = status.Discard()
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	srv, err := Ref{File: o.File, Target: o.Target}.connectNode(ctx)
+	if err != nil {
+		return err
+	}
+	plexName, err := findNode(ctx, srv, o.Node)
+	if err != nil {
+		return err
+	}
+	lp, err := discover(ctx, srv, plexName)
+	if err != nil {
+		return err
+	}
+	cpName, err := lp.runningControlPlane()
+	if err != nil {
+		return err
+	}
+	if o.Delete && cpName == o.Node {
+		return fmt.Errorf("%s is the control plane of plex %s; deleting it would end the cluster: use `kubectl plex down %s`", o.Node, plexName, plexName)
+	}
+	admin, err := srv.PullFile(ctx, cpName, adminConfPath)
+	if err != nil {
+		return err
+	}
+	cs, err := clientFor(admin)
+	if err != nil {
+		return err
+	}
+	r := &run{px: lp.Plex, srv: srv, log: o.Log}
+
+	node, err := cs.CoreV1().Nodes().Get(ctx, o.Node, metav1.GetOptions{})
+	registered := err == nil
+	if err != nil && !strings.Contains(err.Error(), "not found") {
+		return fmt.Errorf("reading node %s: %w", o.Node, err)
+	}
+	if registered {
+		var errOut bytes.Buffer
+		h := &drain.Helper{
+			Ctx: ctx, Client: cs,
+			Force: o.Force, GracePeriodSeconds: o.GracePeriodSeconds,
+			IgnoreAllDaemonSets: o.IgnoreDaemonSets, DeleteEmptyDirData: o.DeleteEmptyDirData,
+			Timeout: o.Timeout, Out: o.Out, ErrOut: io.MultiWriter(o.Out, &errOut),
+		}
+		if err := r.step("cordoning "+o.Node, func() error { return drain.RunCordonOrUncordon(h, node, true) }); err != nil {
+			return err
+		}
+		if err := r.step("draining "+o.Node, func() error {
+			err := drain.RunNodeDrain(h, o.Node)
+			if err != nil && strings.Contains(errOut.String(), "disruption budget") {
+				var pods []string
+				for _, m := range pdbPod.FindAllStringSubmatch(errOut.String(), -1) {
+					if p := m[2] + "/" + m[1]; !contains(pods, p) {
+						pods = append(pods, p)
+					}
+				}
+				return fmt.Errorf("%w: evicting %s would violate its budget, so %s stays cordoned and is not deleted; relax the budget (or add replicas) and run drain again: %v", ErrDrainBlocked, strings.Join(pods, ", "), o.Node, err)
+			}
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	if !o.Delete {
+		return nil
+	}
+	if err := r.step("kubeadm reset on "+o.Node, func() error {
+		_, err := srv.Run(ctx, o.Node, "kubeadm", "reset", "--force")
+		return err
+	}); err != nil {
+		return err
+	}
+	if registered {
+		if err := r.step("deleting Node "+o.Node, func() error {
+			return cs.CoreV1().Nodes().Delete(ctx, o.Node, metav1.DeleteOptions{})
+		}); err != nil {
+			return err
+		}
+	}
+	if err := r.step("deleting instance "+o.Node, func() error { return srv.Delete(ctx, o.Node) }); err != nil {
+		return err
+	}
+	var rest []plan.Node
+	for _, n := range lp.Plex.Nodes {
+		if n.Name != o.Node && (n.Role == plan.RoleControlPlane || n.Role == plan.RoleWorker) {
+			rest = append(rest, n)
+		}
+	}
+	return r.step("removing routes to "+o.Node, func() error { return r.syncNetwork(ctx, rest) })
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// connectNode opens the server a node-level verb acts on: the spec's remote
+// (of its only plex, or --remote) when a file is given, else Target.
+func (ref Ref) connectNode(ctx context.Context) (*incus.Server, error) {
+	if ref.File != "" && ref.Remote == "" {
+		p, err := LoadPlan(ref.File, "", ref.Target)
+		if err != nil {
+			return nil, err
+		}
+		ref.Remote, ref.Project = p.Plexes[0].Remote, p.Plexes[0].Project
+		ref.File = ""
+	}
+	return ref.connect(ctx)
+}

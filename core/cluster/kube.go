@@ -1,0 +1,158 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/plex-dev/plex/core/cni"
+	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/kubeadm"
+	"github.com/plex-dev/plex/core/plan"
+)
+
+// Paths inside a node.
+const (
+	adminConfPath   = "/etc/kubernetes/admin.conf"
+	kubeletConfPath = "/etc/kubernetes/kubelet.conf"
+	caCertPath      = "/etc/kubernetes/pki/ca.crt"
+	kubeadmDir      = "/etc/plex"
+	conflistPath    = "/etc/cni/net.d/10-plex.conflist"
+	// routesDropIn persists the pod routes next to the networkd file that
+	// cloud-init renders for eth0.
+	routesDropIn = "/etc/systemd/network/10-cloud-init-eth0.network.d/50-plex-routes.conf"
+)
+
+// firstControlPlane is the node kubeadm init runs on.
+func firstControlPlane(px plan.Plex) (plan.Node, error) {
+	for _, n := range px.Nodes {
+		if n.Role == plan.RoleControlPlane {
+			return n, nil
+		}
+	}
+	return plan.Node{}, fmt.Errorf("plex %s has no control-plane node", px.Name)
+}
+
+// fileExists reports whether a path exists in a node.
+func (r *run) fileExists(ctx context.Context, node, path string) (bool, error) {
+	code, err := r.srv.Exec(ctx, node, []string{"test", "-e", path}, incus.ExecOptions{})
+	if err != nil {
+		return false, err
+	}
+	return code == 0, nil
+}
+
+// initControlPlane runs kubeadm init on the first control-plane node unless
+// it ran before.
+func (r *run) initControlPlane(ctx context.Context, facts nodeFacts) (plan.Node, error) {
+	cp, err := firstControlPlane(r.px)
+	if err != nil {
+		return cp, err
+	}
+	done, err := r.fileExists(ctx, cp.Name, adminConfPath)
+	if err != nil || done {
+		return cp, err
+	}
+	r.markChanged()
+	return cp, r.step("kubeadm init on "+cp.Name, func() error {
+		token, err := kubeadm.NewToken()
+		if err != nil {
+			return err
+		}
+		cfg, err := kubeadm.InitConfig(r.px, cp, kubeadm.InitOptions{
+			Token:               token,
+			CgroupV1:            facts.CgroupV1,
+			RestrictOOMScoreAdj: facts.RestrictOOMScoreAdj,
+		})
+		if err != nil {
+			return err
+		}
+		if err := r.srv.PushFile(ctx, cp.Name, kubeadmDir+"/kubeadm-init.yaml", cfg, 0o600); err != nil {
+			return err
+		}
+		_, err = r.srv.Run(ctx, cp.Name, "kubeadm", "init", "--config", kubeadmDir+"/kubeadm-init.yaml", "--skip-token-print")
+		return err
+	})
+}
+
+// joinNodes joins every node of nodes that has not joined yet, in parallel,
+// with one fresh short-lived token, pinned to the cluster CA.
+func (r *run) joinNodes(ctx context.Context, cp plan.Node, facts nodeFacts, nodes []plan.Node) error {
+	var todo []plan.Node
+	for _, n := range nodes {
+		if n.Name == cp.Name {
+			continue
+		}
+		done, err := r.fileExists(ctx, n.Name, kubeletConfPath)
+		if err != nil {
+			return err
+		}
+		if !done {
+			todo = append(todo, n)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	r.markChanged()
+	return r.step(fmt.Sprintf("joining %d node(s) %s", len(todo), strings.Join(nodeNames(todo), ", ")), func() error {
+		token, err := kubeadm.NewToken()
+		if err != nil {
+			return err
+		}
+		if _, err := r.srv.Run(ctx, cp.Name, "kubeadm", "token", "create", token, "--ttl", "15m", "--description", "plex join"); err != nil {
+			return fmt.Errorf("creating a join token: %w", err)
+		}
+		ca, err := r.srv.PullFile(ctx, cp.Name, caCertPath)
+		if err != nil {
+			return err
+		}
+		hash, err := kubeadm.CACertHash(ca)
+		if err != nil {
+			return err
+		}
+		return parallel(todo, func(n plan.Node) error {
+			cfg, err := kubeadm.JoinConfig(r.px, n, kubeadm.JoinOptions{Token: token, CACertHash: hash})
+			if err != nil {
+				return err
+			}
+			if err := r.srv.PushFile(ctx, n.Name, kubeadmDir+"/kubeadm-join.yaml", cfg, 0o600); err != nil {
+				return err
+			}
+			_, err = r.srv.Run(ctx, n.Name, "kubeadm", "join", "--config", kubeadmDir+"/kubeadm-join.yaml")
+			return err
+		})
+	})
+}
+
+// adminConfig reads the cluster's admin kubeconfig from the control plane.
+func (r *run) adminConfig(ctx context.Context, cp plan.Node) ([]byte, error) {
+	b, err := r.srv.PullFile(ctx, cp.Name, adminConfPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading the admin kubeconfig from %s: %w", cp.Name, err)
+	}
+	return b, nil
+}
+
+// syncNetwork writes each node's CNI config and brings the routes to the
+// other nodes' pod CIDRs in line with present, live and across reboots.
+func (r *run) syncNetwork(ctx context.Context, present []plan.Node) error {
+	if r.px.CNI != "bridge" {
+		return nil
+	}
+	return parallel(present, func(n plan.Node) error {
+		conf, err := cni.Conflist(r.px, n)
+		if err != nil {
+			return err
+		}
+		if err := r.srv.PushFile(ctx, n.Name, conflistPath, conf, 0o644); err != nil {
+			return err
+		}
+		routes := cni.Routes(r.px, n, present)
+		if err := r.srv.PushFile(ctx, n.Name, routesDropIn, cni.NetworkdDropIn(routes), 0o644); err != nil {
+			return err
+		}
+		_, err = r.srv.Run(ctx, n.Name, "sh", "-c", cni.RouteScript(r.px, routes, "eth0"))
+		return err
+	})
+}

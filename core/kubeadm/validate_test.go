@@ -1,0 +1,47 @@
+package kubeadm
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// kubeadmBinary is a real kubeadm to check the golden files with: $KUBEADM,
+// or the one the harness builds under $PLEX_CACHE.
+func kubeadmBinary() string {
+	if k := os.Getenv("KUBEADM"); k != "" {
+		return k
+	}
+	cache := os.Getenv("PLEX_CACHE")
+	if cache == "" {
+		cache = "/var/cache/plex-dev"
+	}
+	k := filepath.Join(cache, "k8s", "v1.34.4", "bin", "kubeadm")
+	if _, err := os.Stat(k); err != nil {
+		return ""
+	}
+	return k
+}
+
+// TestGoldenKubeadmValidate runs `kubeadm config validate`, which decodes
+// strictly (unknown fields are errors) and validates every document, on each
+// golden file.
+func TestGoldenKubeadmValidate(t *testing.T) {
+	k := kubeadmBinary()
+	if k == "" {
+		t.Skip("no kubeadm binary: set KUBEADM or build the harness's artifacts")
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			out, err := exec.Command(k, "config", "validate", "--config", f).CombinedOutput()
+			if err != nil {
+				t.Fatalf("kubeadm config validate --config %s: %v\n%s", f, err, out)
+			}
+		})
+	}
+}

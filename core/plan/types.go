@@ -1,0 +1,67 @@
+// Package plan resolves a plex spec into the concrete nodes plex manages:
+// names, roles, static addresses, pod CIDRs, image aliases, placement, limits
+// and profiles. A plan is pure data; comparing it with what exists on Incus is
+// Diff's job, and nothing here changes anything.
+package plan
+
+// Roles a node can have.
+const (
+	RoleControlPlane = "control-plane"
+	RoleWorker       = "worker"
+	RoleRegistry     = "registry"
+)
+
+// Plan is the resolved form of a spec file.
+type Plan struct {
+	Plexes []Plex `json:"plexes"`
+}
+
+// Plex is one resolved plex.
+type Plex struct {
+	Name              string `json:"name"`
+	Remote            string `json:"remote"`
+	Project           string `json:"project"`
+	StoragePool       string `json:"storagePool,omitempty"`
+	Network           string `json:"network"`
+	NetworkMode       string `json:"networkMode"`
+	NodeSubnet        string `json:"nodeSubnet"`
+	Gateway           string `json:"gateway"`
+	PodSubnet         string `json:"podSubnet"`
+	ServiceSubnet     string `json:"serviceSubnet"`
+	KubernetesVersion string `json:"kubernetesVersion"`
+	CNI               string `json:"cni"`
+	CNIManifest       string `json:"cniManifest,omitempty"`
+	RegistryMirror    string `json:"registryMirror,omitempty"`
+	ControlPlanes     int    `json:"controlPlanes"`
+	// Endpoint is the API server endpoint (host:port) nodes join through.
+	Endpoint string `json:"endpoint"`
+	Flux     *Flux  `json:"flux,omitempty"`
+	Nodes    []Node `json:"nodes"`
+}
+
+// Flux is the resolved Git source.
+type Flux struct {
+	URL    string `json:"url"`
+	Branch string `json:"branch"`
+	Path   string `json:"path"`
+}
+
+// Node is one resolved node.
+type Node struct {
+	Name  string `json:"name"`
+	Index int    `json:"index"`
+	Type  string `json:"type"`
+	// Base is the OS base of the node's group, such as debian12.
+	Base    string `json:"base"`
+	Role    string `json:"role"`
+	Address string `json:"address"`
+	// PodCIDR is this node's slice of the pod subnet (kube nodes only).
+	PodCIDR string `json:"podCIDR,omitempty"`
+	Image   string `json:"image"`
+	// Target is the Incus cluster member or "@group"; empty on a standalone
+	// server.
+	Target   string   `json:"target,omitempty"`
+	CPU      string   `json:"cpu,omitempty"`
+	Memory   string   `json:"memory,omitempty"`
+	Profiles []string `json:"profiles"`
+}

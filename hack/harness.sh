@@ -1,0 +1,498 @@
+#!/usr/bin/env bash
+# The real-Incus test harness for plex.
+#
+#   hack/harness.sh up       install, start and configure Incus for tests (idempotent)
+#   hack/harness.sh env      print shell exports for the Makefile and the tests
+#   hack/harness.sh status   print what exists
+#   hack/harness.sh down     delete the harness-test-* instances (--all: also every
+#                            instance with a user.plex.* key). Leaves incusd, the
+#                            pool, the bridge, the image and the route in place;
+#                            stop the daemon with `incus admin shutdown` if needed.
+#
+# Settings come from the environment; see the defaults below. Noisy output goes
+# to $PLEX_CACHE/logs/, and its tail is shown when a command fails.
+set -Eeuo pipefail
+trap 'printf "harness: failed (exit %d) at %s line %d: %s\n" $? "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
+
+HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/harness
+
+: "${PLEX_CACHE:=/var/cache/plex-dev}"
+: "${PLEX_SUPERNET:=10.212.0.0/16}"
+: "${PLEX_BRIDGE:=plexbr0}"
+: "${PLEX_BRIDGE_CIDR:=10.212.0.1/24}"
+: "${PLEX_DHCP_RANGE:=10.212.0.200-10.212.0.250}"
+: "${PLEX_POOL:=plex}"
+: "${PLEX_POOL_SIZE:=30GiB}"
+: "${PLEX_IMAGE:=debian12}"
+: "${PLEX_IMAGE_SUITE:=bookworm}"
+: "${PLEX_DEBIAN_MIRROR:=http://deb.debian.org/debian}"
+: "${PLEX_LXCFS:=1}"
+: "${PLEX_EGRESS_GUARD:=1}"
+# incusd fetches instance types from images.linuxcontainers.org at start and
+# daily. Pointing its proxy at a closed loopback port makes such fetches fail
+# here, without a DNS query to the host's resolver. Empty: no proxy.
+: "${PLEX_INCUSD_PROXY:=http://127.0.0.1:9}"
+: "${INCUS_DIR:=/var/lib/incus}"
+PLEX_BRIDGE_ADDR=${PLEX_BRIDGE_CIDR%/*}
+: "${PLEX_REGISTRY:=$PLEX_BRIDGE_ADDR:5000}"
+export PLEX_CACHE INCUS_DIR
+
+INCUSD=/usr/libexec/incus/incusd
+INCUSD_LOG=/var/log/incus/incusd.log
+LOG_DIR=$PLEX_CACHE/logs
+# Packages the harness needs on the host; incus itself comes from backports.
+HOST_PACKAGES=(incus debootstrap btrfs-progs dnsmasq-base iproute2 nftables zstd docker-registry)
+
+# --- output -----------------------------------------------------------------
+
+say() { printf '    %s\n' "$*" >&2; }
+warn() { printf '    ! %s\n' "$*" >&2; }
+die() {
+  printf 'harness: %s\n' "$*" >&2
+  exit 1
+}
+
+now_us() { echo "${EPOCHREALTIME/./}"; }
+since() { # seconds since a now_us value, one decimal
+  local d=$(($(now_us) - $1))
+  printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000))
+}
+
+# step runs one stage of `up` and closes it with ✓ and its time; on_exit
+# closes it with ✗ if the stage fails. The stage runs outside any `||` so
+# that errexit stays in force inside it.
+STEP_NAME=
+STEP_T0=
+step() {
+  STEP_NAME=$1
+  shift
+  printf '==> %s\n' "$STEP_NAME" >&2
+  STEP_T0=$(now_us)
+  "$@"
+  printf '  ✓ %s (%s s)\n' "$STEP_NAME" "$(since "$STEP_T0")" >&2
+  STEP_NAME=
+}
+
+# run_logged NAME CMD... runs CMD with its output in $LOG_DIR/NAME.log and
+# shows the log's tail if it fails.
+run_logged() {
+  local name=$1 log rc=0
+  shift
+  log=$LOG_DIR/$name.log
+  mkdir -p "$LOG_DIR"
+  printf '# %s\n# %s\n' "$(date -Is)" "$*" >"$log"
+  "$@" >>"$log" 2>&1 </dev/null || rc=$?
+  if ((rc != 0)); then
+    printf '    command failed (exit %d): %s\n    last lines of %s:\n' "$rc" "$*" "$log" >&2
+    tail -n 30 "$log" | sed 's/^/      | /' >&2
+  fi
+  return "$rc"
+}
+
+# --- cleanup on exit ----------------------------------------------------------
+
+POLICY_RC_MADE=
+IMAGE_BUILD_WORK=
+on_exit() {
+  local rc=$?
+  if [[ -n $STEP_NAME ]] && ((rc != 0)); then
+    printf '  ✗ %s (%s s)\n' "$STEP_NAME" "$(since "$STEP_T0")" >&2
+  fi
+  if [[ -n $POLICY_RC_MADE ]]; then rm -f /usr/sbin/policy-rc.d; fi
+  if [[ -n $IMAGE_BUILD_WORK ]]; then image_umount_all "$IMAGE_BUILD_WORK"; fi
+}
+trap on_exit EXIT
+
+# shellcheck source=hack/harness/image.sh
+source "$HARNESS_DIR/image.sh"
+
+# --- 1. host packages -----------------------------------------------------------
+
+pkg_installed() {
+  [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null) == installed ]]
+}
+
+apt_get() {
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q "$@"
+}
+
+# apt_install_once installs incus from backports and the rest from bookworm.
+apt_install_once() {
+  local p backports=() plain=()
+  for p in "$@"; do
+    if [[ $p == incus ]]; then backports+=("$p"); else plain+=("$p"); fi
+  done
+  if ((${#backports[@]})); then
+    apt_get install --no-install-recommends -t bookworm-backports "${backports[@]}" || return
+  fi
+  if ((${#plain[@]})); then
+    apt_get install --no-install-recommends "${plain[@]}" || return
+  fi
+}
+
+ensure_backports_source() {
+  if grep -rqs --include='*.list' --include='*.sources' --include=sources.list \
+    'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    return 0
+  fi
+  say "adding /etc/apt/sources.list.d/backports.sources"
+  cat >/etc/apt/sources.list.d/backports.sources <<'EOF'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+}
+
+ensure_packages() {
+  local p missing=()
+  for p in "${HOST_PACKAGES[@]}"; do
+    # incus-base alone (containers only, no QEMU) is enough for the harness.
+    if [[ $p == incus ]] && pkg_installed incus-base; then continue; fi
+    pkg_installed "$p" || missing+=("$p")
+  done
+  if ((${#missing[@]} == 0)); then
+    say "all present ($(dpkg-query -W -f='${Version}' incus-base 2>/dev/null | sed 's/^/incus /'))"
+    return 0
+  fi
+  say "installing: ${missing[*]}"
+  ensure_backports_source
+  # Packages must not start their daemons here (the registry on :5000, an
+  # init.d incusd): the harness starts what it needs itself.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    POLICY_RC_MADE=1
+  fi
+  if ! compgen -G '/var/lib/apt/lists/*bookworm-backports*Packages*' >/dev/null; then
+    run_logged apt-update apt_get update
+  fi
+  if ! run_logged apt-install apt_install_once "${missing[@]}"; then
+    say "retrying after apt-get update"
+    run_logged apt-update apt_get update
+    run_logged apt-install apt_install_once "${missing[@]}"
+  fi
+  if [[ -n $POLICY_RC_MADE ]]; then
+    rm -f /usr/sbin/policy-rc.d
+    POLICY_RC_MADE=
+  fi
+}
+
+# --- 2. network safety net -------------------------------------------------------
+
+# Every test address lives in $PLEX_SUPERNET. Without a more specific route
+# (the bridge's /24, pod CIDRs via nodes) a packet to it fails here instead of
+# taking the default route off the machine. The nft guard drops forwarded
+# packets from the supernet to anywhere outside it, so nothing in a container
+# can reach the outside network through this host either.
+ensure_safety_net() {
+  ip route replace unreachable "$PLEX_SUPERNET"
+  say "route: unreachable $PLEX_SUPERNET"
+  if [[ $PLEX_EGRESS_GUARD != 1 ]]; then
+    warn "egress guard disabled (PLEX_EGRESS_GUARD=$PLEX_EGRESS_GUARD)"
+    return 0
+  fi
+  nft -f - <<EOF
+table inet plex_harness
+delete table inet plex_harness
+table inet plex_harness {
+  chain forward {
+    type filter hook forward priority -10; policy accept;
+    ip saddr $PLEX_SUPERNET ip daddr != $PLEX_SUPERNET counter drop comment "plex harness: test traffic stays on this machine"
+  }
+}
+EOF
+  say "nft: table inet plex_harness drops forwarding from $PLEX_SUPERNET to outside it"
+}
+
+# --- 3. incusd --------------------------------------------------------------------
+
+incus_answers() { timeout 5 incus query /1.0 >/dev/null 2>&1; }
+
+# incusd_pid prints the pid of the running daemon. Container monitors
+# ("[lxc monitor]") and helpers ("incusd forkfile …") share its executable.
+incusd_pid() {
+  local d exe arg0 arg1
+  for d in /proc/[0-9]*; do
+    exe=$(readlink "$d/exe" 2>/dev/null) || continue
+    [[ ${exe% (deleted)} == "$INCUSD" ]] || continue
+    { IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1; } <"$d/cmdline" 2>/dev/null || arg1=
+    [[ $arg0 == \[* ]] && continue
+    [[ -z $arg1 || $arg1 == -* ]] || continue
+    echo "${d#/proc/}"
+    return 0
+  done
+  return 1
+}
+
+ensure_lxcfs() {
+  if [[ $PLEX_LXCFS != 1 ]]; then
+    say "lxcfs not used (PLEX_LXCFS=$PLEX_LXCFS)"
+    return 0
+  fi
+  if ! command -v lxcfs >/dev/null; then
+    say "lxcfs not installed; containers see the host's /proc figures"
+    return 0
+  fi
+  if mountpoint -q /var/lib/lxcfs; then
+    if ls /var/lib/lxcfs/proc/ >/dev/null 2>&1; then
+      say "lxcfs running"
+      return 0
+    fi
+    umount -l /var/lib/lxcfs
+    say "unmounted a dead lxcfs mount"
+  fi
+  mkdir -p /var/lib/lxcfs "$LOG_DIR"
+  # 9>&-: the daemon must not hold the harness lock.
+  setsid lxcfs /var/lib/lxcfs </dev/null >>"$LOG_DIR/lxcfs.log" 2>&1 9>&- &
+  local i
+  for i in {1..50}; do
+    if mountpoint -q /var/lib/lxcfs; then
+      say "started lxcfs on /var/lib/lxcfs"
+      return 0
+    fi
+    sleep 0.1
+  done
+  warn "lxcfs did not mount /var/lib/lxcfs (see $LOG_DIR/lxcfs.log); going on without it"
+}
+
+# clear_leftovers removes what a killed daemon leaves behind. Only called when
+# no incusd process exists.
+clear_leftovers() {
+  local pidfile pid
+  if [[ -e $INCUS_DIR/unix.socket ]]; then
+    rm -f "$INCUS_DIR/unix.socket"
+    say "removed a stale $INCUS_DIR/unix.socket"
+  fi
+  pidfile=$INCUS_DIR/networks/$PLEX_BRIDGE/dnsmasq.pid
+  if [[ -s $pidfile ]]; then
+    pid=$(cat "$pidfile")
+    if [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */dnsmasq ]] &&
+      tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--interface=$PLEX_BRIDGE"; then
+      kill "$pid"
+      say "stopped a leftover dnsmasq (pid $pid) for $PLEX_BRIDGE"
+    fi
+  fi
+}
+
+ensure_daemon() {
+  local pid
+  if incus_answers; then
+    say "incusd answering (pid $(incusd_pid || echo '?'))"
+    return 0
+  fi
+  if pid=$(incusd_pid); then
+    say "incusd pid $pid is not answering yet; waiting"
+    run_logged incusd-waitready incus admin waitready --timeout=60 ||
+      die "incusd (pid $pid) did not become ready; see $INCUSD_LOG"
+    return 0
+  fi
+  [[ -x $INCUSD ]] || die "$INCUSD is missing; is the incus package installed?"
+  clear_leftovers
+  ensure_lxcfs
+  # What incus.service would do under systemd: the log directory, open-file
+  # and process limits, and the helper binaries on PATH.
+  mkdir -p /var/log/incus "$INCUS_DIR"
+  (
+    ulimit -n 1048576 2>/dev/null || true
+    ulimit -u unlimited 2>/dev/null || true
+    export PATH=/usr/libexec/incus:$PATH
+    if [[ -n $PLEX_INCUSD_PROXY ]]; then
+      export http_proxy=$PLEX_INCUSD_PROXY https_proxy=$PLEX_INCUSD_PROXY
+      export no_proxy=127.0.0.1,localhost,$PLEX_SUPERNET
+    fi
+    exec setsid "$INCUSD" --group root --logfile "$INCUSD_LOG" \
+      </dev/null >>/var/log/incus/incusd.stderr 2>&1 9>&-
+  ) &
+  if ! run_logged incusd-waitready incus admin waitready --timeout=60; then
+    tail -n 20 "$INCUSD_LOG" /var/log/incus/incusd.stderr 2>/dev/null | sed 's/^/      | /' >&2
+    die "incusd did not start; see $INCUSD_LOG"
+  fi
+  pid=$(incusd_pid || echo '?')
+  mkdir -p "$PLEX_CACHE/run"
+  echo "$pid" >"$PLEX_CACHE/run/incusd.pid"
+  say "started incusd (pid $pid, log $INCUSD_LOG)"
+}
+
+# --- 4. storage pool, bridge, default profile ------------------------------------
+
+ensure_pool() {
+  local driver
+  if driver=$(incus storage show "$PLEX_POOL" 2>/dev/null); then
+    driver=$(sed -n 's/^driver: //p' <<<"$driver")
+    say "pool $PLEX_POOL exists ($driver)"
+    return 0
+  fi
+  if run_logged pool-create incus storage create "$PLEX_POOL" btrfs "size=$PLEX_POOL_SIZE"; then
+    say "created pool $PLEX_POOL (btrfs on a $PLEX_POOL_SIZE loop file)"
+    return 0
+  fi
+  warn "btrfs pool failed (see $LOG_DIR/pool-create.log); falling back to a dir pool, which copies every rootfs in full"
+  run_logged pool-create-dir incus storage create "$PLEX_POOL" dir
+  say "created pool $PLEX_POOL (dir)"
+}
+
+# bridge_config prints the keys the harness owns on the bridge.
+bridge_config() {
+  cat <<EOF
+ipv4.address=$PLEX_BRIDGE_CIDR
+ipv4.nat=false
+ipv4.dhcp.ranges=$PLEX_DHCP_RANGE
+ipv6.address=none
+raw.dnsmasq=no-resolv
+EOF
+}
+
+# The bridge's dnsmasq answers for instance names only (no-resolv): it must
+# never forward a query to the host's resolver. Node addresses below .200 are
+# static (ipv4.address on the NIC device); DHCP hands out .200-.250.
+ensure_bridge() {
+  local kv key want have changed=0
+  if ! incus network show "$PLEX_BRIDGE" >/dev/null 2>&1; then
+    mapfile -t kv < <(bridge_config)
+    run_logged network-create incus network create "$PLEX_BRIDGE" "${kv[@]}"
+    say "created bridge $PLEX_BRIDGE ($PLEX_BRIDGE_CIDR)"
+    return 0
+  fi
+  while IFS= read -r kv; do
+    key=${kv%%=*}
+    want=${kv#*=}
+    have=$(incus network get "$PLEX_BRIDGE" "$key")
+    if [[ $have != "$want" ]]; then
+      incus network set "$PLEX_BRIDGE" "$key=$want"
+      say "set $key=$want on $PLEX_BRIDGE (was '${have}')"
+      changed=1
+    fi
+  done < <(bridge_config)
+  ((changed)) || say "bridge $PLEX_BRIDGE exists ($PLEX_BRIDGE_CIDR)"
+}
+
+# The default profile gets a root disk and eth0 only where it has none, so a
+# user's own setup stays as it is.
+ensure_profile() {
+  local devices
+  devices=$(incus profile device list default 2>/dev/null || true)
+  if ! grep -qx root <<<"$devices"; then
+    incus profile device add default root disk path=/ "pool=$PLEX_POOL" >/dev/null
+    say "default profile: root disk on $PLEX_POOL"
+  fi
+  if ! grep -qx eth0 <<<"$devices"; then
+    incus profile device add default eth0 nic name=eth0 "network=$PLEX_BRIDGE" >/dev/null
+    say "default profile: eth0 on $PLEX_BRIDGE"
+  fi
+  if grep -qx root <<<"$devices" && grep -qx eth0 <<<"$devices"; then
+    say "default profile already has root and eth0; left as is"
+  fi
+}
+
+# --- commands -----------------------------------------------------------------------
+
+lock() {
+  mkdir -p "$PLEX_CACHE"
+  exec 9>"$PLEX_CACHE/harness.lock"
+  flock -w 1200 9 || die "another hack/harness.sh holds $PLEX_CACHE/harness.lock"
+}
+
+need_root() {
+  ((EUID == 0)) || die "$1 needs root (it installs packages, starts incusd and changes routes)"
+}
+
+cmd_up() {
+  need_root up
+  lock
+  local t0
+  t0=$(now_us)
+  step "host packages" ensure_packages
+  step "network safety net" ensure_safety_net
+  step "incusd" ensure_daemon
+  step "storage pool $PLEX_POOL" ensure_pool
+  step "bridge $PLEX_BRIDGE" ensure_bridge
+  step "default profile" ensure_profile
+  step "base image $PLEX_IMAGE" image_ensure
+  printf 'harness ready in %s s\n' "$(since "$t0")" >&2
+}
+
+cmd_env() {
+  cat <<EOF
+export PLEX_CACHE=$PLEX_CACHE
+export PLEX_SUPERNET=$PLEX_SUPERNET
+export PLEX_BRIDGE=$PLEX_BRIDGE
+export PLEX_BRIDGE_CIDR=$PLEX_BRIDGE_CIDR
+export PLEX_BRIDGE_ADDR=$PLEX_BRIDGE_ADDR
+export PLEX_DHCP_RANGE=$PLEX_DHCP_RANGE
+export PLEX_POOL=$PLEX_POOL
+export PLEX_IMAGE=$PLEX_IMAGE
+export PLEX_REGISTRY=$PLEX_REGISTRY
+export INCUS_DIR=$INCUS_DIR
+EOF
+}
+
+cmd_status() {
+  local pid fp
+  printf 'cache      %s\n' "$PLEX_CACHE"
+  printf 'route      %s\n' "$(ip route show "$PLEX_SUPERNET" 2>/dev/null | head -1 || true)"
+  if nft list table inet plex_harness >/dev/null 2>&1; then
+    printf 'guard      nft table inet plex_harness\n'
+  else
+    printf 'guard      missing\n'
+  fi
+  if ! incus_answers; then
+    printf 'incusd     not answering%s\n' "$(pid=$(incusd_pid) && echo " (pid $pid)")"
+    return 0
+  fi
+  printf 'incusd     pid %s, server %s\n' "$(incusd_pid || echo '?')" \
+    "$(incus version 2>/dev/null | sed -n 's/^Server version: //p')"
+  printf 'lxcfs      %s\n' "$(mountpoint -q /var/lib/lxcfs && echo mounted || echo 'not mounted')"
+  printf 'pool       %s\n' "$(incus storage list -f csv -c nDs 2>/dev/null | grep "^$PLEX_POOL," || echo missing)"
+  printf 'bridge     %s\n' "$(incus network list -f csv -c n4s 2>/dev/null | grep "^$PLEX_BRIDGE," || echo missing)"
+  fp=$(image_alias_target)
+  if [[ -n $fp ]]; then
+    printf 'image      %s -> %s (inputs %s; current inputs %s)\n' "$PLEX_IMAGE" "${fp:0:12}" \
+      "$(incus image get-property "$fp" user.plex.inputs 2>/dev/null | cut -c1-12)" "$(image_inputs_hash | cut -c1-12)"
+  else
+    printf 'image      %s missing\n' "$PLEX_IMAGE"
+  fi
+  printf 'instances\n'
+  incus list -f csv -c ns4 2>/dev/null | sed 's/^/  /'
+}
+
+# plex_instances prints instances that carry any user.plex.* config key.
+plex_instances() {
+  local name
+  incus list -f csv -c n 2>/dev/null | while read -r name; do
+    if incus config show "$name" 2>/dev/null | grep -q '^  user\.plex\.'; then echo "$name"; fi
+  done
+}
+
+cmd_down() {
+  need_root down
+  lock
+  local all=0 name names
+  [[ ${1:-} == --all ]] && all=1
+  if ! incus_answers; then
+    say "incusd not answering; nothing to do"
+    return 0
+  fi
+  names=$(incus list -f csv -c n 2>/dev/null | grep '^harness-test-' || true)
+  if ((all)); then names=$(printf '%s\n%s\n' "$names" "$(plex_instances)" | sort -u); fi
+  for name in $names; do
+    incus delete --force "$name"
+    say "deleted $name"
+  done
+  say "incusd, pool $PLEX_POOL, bridge $PLEX_BRIDGE and image $PLEX_IMAGE are left in place"
+}
+
+case ${1:-} in
+up) cmd_up ;;
+down)
+  shift
+  cmd_down "$@"
+  ;;
+env) cmd_env ;;
+status) cmd_status ;;
+*)
+  echo "usage: $0 up | down [--all] | env | status" >&2
+  exit 2
+  ;;
+esac

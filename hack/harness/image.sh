@@ -1,0 +1,175 @@
+# shellcheck shell=bash
+# The harness base image: a Debian 12 system-container image built with
+# debootstrap, cached by a hash of its inputs, imported into Incus under an
+# alias. Sourced by hack/harness.sh, which provides say/run_logged/die and the
+# PLEX_* settings.
+
+# Bump when the build steps below change in a way the input files do not show.
+IMAGE_SCRIPT_VERSION=1
+IMAGE_DIR="$HARNESS_DIR/image"
+
+# image_packages prints the --include list for debootstrap, comma-separated.
+image_packages() {
+  sed -e 's/#.*//' -e 's/[[:space:]]//g' "$IMAGE_DIR/packages" | grep -v '^$' | paste -sd, -
+}
+
+# image_inputs_hash prints a sha256 over everything that decides the image's
+# content: this file, every file under image/, the suite and the package list.
+image_inputs_hash() {
+  {
+    echo "version=$IMAGE_SCRIPT_VERSION suite=$PLEX_IMAGE_SUITE arch=$(dpkg --print-architecture)"
+    echo "packages=$(image_packages)"
+    cat "$HARNESS_DIR/image.sh"
+    (cd "$IMAGE_DIR" && find . -type f | LC_ALL=C sort | while read -r f; do
+      echo "== $f $(stat -c %a "$f")"
+      cat "$f"
+    done)
+  } | sha256sum | cut -d' ' -f1
+}
+
+# image_tarball prints the cache path of the unified image tarball for a hash.
+image_tarball() {
+  echo "$PLEX_CACHE/images/$PLEX_IMAGE-$1.tar.zst"
+}
+
+# image_umount_all unmounts anything left mounted below a build rootfs, so that
+# removing it can never reach into the host's /proc, /sys or /dev.
+image_umount_all() {
+  local root=$1 m
+  { findmnt -rn -o TARGET | grep -F "$root/" || true; } | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
+# image_build builds the tarball for inputs hash $1 into the cache.
+image_build() {
+  local hash=$1 out work rootfs
+  out=$(image_tarball "$hash")
+  work="$PLEX_CACHE/build/$PLEX_IMAGE-$hash"
+  rootfs="$work/rootfs"
+  mkdir -p "$PLEX_CACHE/images" "$PLEX_CACHE/debootstrap"
+
+  # A killed or failed earlier build leaves a half-made tree behind. The
+  # harness lock is held, so no other build is running: clear them all.
+  local old
+  for old in "$PLEX_CACHE/build/$PLEX_IMAGE"-*; do
+    [[ -d $old ]] || continue
+    image_umount_all "$old"
+    rm -rf --one-file-system "$old"
+  done
+  mkdir -p "$work"
+  # hack/harness.sh's exit trap unmounts below this if the build dies midway.
+  IMAGE_BUILD_WORK=$work
+
+  say "debootstrap $PLEX_IMAGE_SUITE (minbase + $(image_packages | tr ',' ' ' | wc -w) packages) from $PLEX_DEBIAN_MIRROR"
+  run_logged image-debootstrap debootstrap --variant=minbase \
+    --cache-dir="$PLEX_CACHE/debootstrap" \
+    --include="$(image_packages)" \
+    "$PLEX_IMAGE_SUITE" "$rootfs" "$PLEX_DEBIAN_MIRROR"
+
+  say "customising the rootfs"
+  cp -a "$IMAGE_DIR/rootfs/." "$rootfs/"
+  cp "$IMAGE_DIR/customize.sh" "$rootfs/tmp/plex-customize.sh"
+  mount -t proc proc "$rootfs/proc"
+  run_logged image-customize chroot "$rootfs" /bin/sh /tmp/plex-customize.sh
+  umount "$rootfs/proc"
+  rm -f "$rootfs/tmp/plex-customize.sh"
+
+  mkdir -p "$work/templates"
+  cp "$IMAGE_DIR"/templates/*.tpl "$work/templates/"
+  image_metadata "$hash" >"$work/metadata.yaml"
+
+  say "packing $(du -sm --apparent-size "$rootfs" | cut -f1) MiB rootfs"
+  run_logged image-pack sh -c "tar --numeric-owner --xattrs --xattrs-include='*' \
+    -C '$work' -cf - metadata.yaml templates rootfs | zstd -q -T0 -3 -o '$out.tmp' -f"
+  mv -f "$out.tmp" "$out"
+  sha256sum "$out" | cut -d' ' -f1 >"$out.sha256"
+
+  image_umount_all "$work"
+  rm -rf --one-file-system "$work"
+  IMAGE_BUILD_WORK=
+}
+
+# image_metadata prints the image's metadata.yaml. The templates make Incus
+# write the NoCloud seeds from cloud-init.* (or the older user.*) config keys
+# when an instance is created or copied, as the images: server's images do.
+image_metadata() {
+  local hash=$1 t
+  cat <<EOF
+architecture: $(uname -m)
+creation_date: $(date +%s)
+properties:
+  os: Debian
+  release: $PLEX_IMAGE_SUITE
+  variant: plex-harness
+  description: Debian $PLEX_IMAGE_SUITE (plex harness base, inputs ${hash:0:12})
+  user.plex.inputs: "$hash"
+templates:
+  /etc/hostname:
+    when: [create, copy]
+    template: hostname.tpl
+  /etc/hosts:
+    when: [create, copy]
+    template: hosts.tpl
+  /var/lib/cloud/seed/nocloud-net/meta-data:
+    when: [create, copy]
+    template: cloud-init-meta.tpl
+  /var/lib/cloud/seed/nocloud-net/network-config:
+    when: [create, copy]
+    template: cloud-init-network.tpl
+EOF
+  for t in user vendor; do
+    cat <<EOF
+  /var/lib/cloud/seed/nocloud-net/$t-data:
+    when: [create, copy]
+    template: cloud-init-$t.tpl
+    properties:
+      default: |-
+        #cloud-config
+        {}
+EOF
+  done
+}
+
+# image_alias_target prints the fingerprint the alias points at, or nothing.
+image_alias_target() {
+  local json
+  json=$(incus query "/1.0/images/aliases/$PLEX_IMAGE" 2>/dev/null) || return 0
+  sed -n 's/^[[:space:]]*"target":[[:space:]]*"\([0-9a-f]*\)".*/\1/p' <<<"$json"
+}
+
+# image_ensure makes the alias point at an image built from the current inputs,
+# building and importing only what is missing.
+image_ensure() {
+  local hash out fp current
+  hash=$(image_inputs_hash)
+  out=$(image_tarball "$hash")
+  if [[ ! -s $out || ! -s $out.sha256 ]]; then
+    image_build "$hash"
+  else
+    say "cached image $(basename "$out")"
+  fi
+  fp=$(cat "$out.sha256")
+  current=$(image_alias_target)
+  if [[ $current == "$fp" ]]; then
+    say "alias $PLEX_IMAGE -> ${fp:0:12} is current"
+    return 0
+  fi
+
+  if ! incus query "/1.0/images/$fp" >/dev/null 2>&1; then
+    say "importing $(du -m "$out" | cut -f1) MiB image"
+    run_logged image-import incus image import "$out"
+  fi
+  if [[ -n $current ]]; then
+    incus image alias delete "$PLEX_IMAGE"
+  fi
+  incus image alias create "$PLEX_IMAGE" "$fp" >/dev/null
+  say "alias $PLEX_IMAGE -> ${fp:0:12}${current:+ (was ${current:0:12})}"
+
+  # The image the alias left is ours if it carries our property; instances made
+  # from it keep their own copy, so it can go once nothing else names it.
+  if [[ -n $current ]] && [[ -n $(incus image get-property "$current" user.plex.inputs 2>/dev/null) ]] &&
+    ! incus query "/1.0/images/$current" | grep -q '"aliases": \[$'; then
+    incus image delete "$current" && say "deleted the old image ${current:0:12}"
+  fi
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# k8s-images.sh [VERSION] — everything kubeadm needs to pull, served offline:
+#
+#   1. hack/k8s-artifacts.sh VERSION      static binaries in $PLEX_CACHE/k8s/VERSION/bin
+#   2. Debian's iptables packages         unpacked in $PLEX_CACHE/iptables/root (for kube-proxy)
+#   3. hack/registry.sh up                registry at ${PLEX_REGISTRY_ADDR:-10.212.0.1:5000}
+#   4. hack/imagebuild                    images pushed under registry.k8s.io's names,
+#                                         then checked against `kubeadm config images list`
+#
+# Idempotent: each step skips what is already done, and imagebuild pushes only
+# images whose digest the registry lacks.
+#
+# Environment: PLEX_CACHE (/var/cache/plex-dev), PLEX_REGISTRY_ADDR,
+# PLEX_IPTABLES_MODE (nft), PLEX_IMAGES_CHROOT_CHECK (1 when root: run kube-proxy's
+# iptables from the pushed image in a chroot).
+set -euo pipefail
+
+VERSION="${1:-v1.34.4}"
+PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
+export PLEX_CACHE
+ADDR="${PLEX_REGISTRY_ADDR:-${PLEX_REGISTRY:-10.212.0.1:5000}}"
+export PLEX_REGISTRY_ADDR="${ADDR}"
+HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "${HACK_DIR}/.." && pwd)"
+IPT_DIR="${PLEX_CACHE}/iptables"
+TOOLS="${PLEX_CACHE}/tools"
+
+# The packages whose files kube-proxy's iptables needs (hack/imagebuild picks
+# the files by following ELF dependencies).
+IPT_PKGS=(iptables libxtables12 libip4tc2 libip6tc2 libnftnl11 libmnl0
+  libnetfilter-conntrack3 libnfnetlink0 libc6 netbase)
+
+t0=${SECONDS}
+step_start=0
+step() { step_start=${SECONDS}; echo "==> $*"; }
+done_step() { echo "    ok ($((SECONDS - step_start)) s) $*"; }
+
+step "artifacts ${VERSION}"
+"${HACK_DIR}/k8s-artifacts.sh" "${VERSION}"
+done_step
+
+# iptables_root: download the .debs once and unpack them into a fresh root
+# whenever the set of .debs changes.
+iptables_root() {
+  local debs="${IPT_DIR}/debs" root="${IPT_DIR}/root" p missing=()
+  mkdir -p "${debs}"
+  for p in "${IPT_PKGS[@]}"; do
+    compgen -G "${debs}/${p}_*.deb" >/dev/null || missing+=("${p}")
+  done
+  if ((${#missing[@]} > 0)); then
+    echo "    apt-get download ${missing[*]}"
+    # Run as root without the _apt sandbox: the cache directory is root's.
+    if ! (cd "${debs}" && apt-get -q -o APT::Sandbox::User=root download "${missing[@]}"); then
+      echo "    apt-get download failed; running apt-get update once and retrying"
+      apt-get -q update
+      (cd "${debs}" && apt-get -q -o APT::Sandbox::User=root download "${missing[@]}")
+    fi
+  fi
+  local want
+  want="$(cd "${debs}" && ls -1 ./*.deb | sort)"
+  if [[ -f "${root}/.plex-debs" && "$(cat "${root}/.plex-debs")" == "${want}" ]]; then
+    echo "    ${root} is up to date"
+    return 0
+  fi
+  rm -rf "${root}.new"
+  mkdir -p "${root}.new"
+  local d
+  for d in "${debs}"/*.deb; do dpkg-deb -x "${d}" "${root}.new"; done
+  echo "${want}" >"${root}.new/.plex-debs"
+  rm -rf "${root}"
+  mv "${root}.new" "${root}"
+  echo "    unpacked $(wc -l <<<"${want}") packages into ${root}"
+}
+
+step "iptables for kube-proxy (Debian packages)"
+iptables_root
+done_step
+
+step "registry at ${ADDR}"
+"${HACK_DIR}/registry.sh" up
+done_step
+
+step "imagebuild"
+mkdir -p "${TOOLS}"
+(cd "${REPO_DIR}" && CGO_ENABLED=0 go build -trimpath -o "${TOOLS}/imagebuild" ./hack/imagebuild)
+chroot_check=()
+if [[ "${PLEX_IMAGES_CHROOT_CHECK:-1}" == 1 && "$(id -u)" == 0 ]]; then
+  chroot_check=(--chroot-check)
+fi
+"${TOOLS}/imagebuild" \
+  --registry "${ADDR}" \
+  --version "${VERSION}" \
+  --bin-dir "${PLEX_CACHE}/k8s/${VERSION}/bin" \
+  --iptables-root "${IPT_DIR}/root" \
+  --iptables-mode "${PLEX_IPTABLES_MODE:-nft}" \
+  --check "${chroot_check[@]}"
+done_step
+
+echo "k8s-images: done in $((SECONDS - t0)) s; images at http://${ADDR}/v2/_catalog"
