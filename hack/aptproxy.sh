@@ -123,11 +123,15 @@ answers() {
 }
 
 start() {
-  local i
+  local _
   mkdir -p "$CACHE_DIR" "$LOG_DIR" "$RUN_DIR"
   chown -R "$USER_NAME:$USER_NAME" "$CACHE_DIR" "$LOG_DIR" "$RUN_DIR"
-  runuser -u "$USER_NAME" -- "$DAEMON" -c "$CONF_DIR" </dev/null >>"$LOG_DIR/daemon.out" 2>&1
-  for i in {1..50}; do
+  # ForeGround: 0 makes it detach; it runs as its own unprivileged user.
+  if ! runuser -u "$USER_NAME" -- "$DAEMON" -c "$CONF_DIR" </dev/null >>"$LOG_DIR/daemon.out" 2>&1; then
+    tail -n 20 "$LOG_DIR/daemon.out" "$LOG_DIR/apt-cacher.err" 2>/dev/null | sed 's/^/      | /' >&2
+    die "apt-cacher-ng failed to start (logs in $LOG_DIR)"
+  fi
+  for _ in {1..50}; do
     if running_pid >/dev/null 2>&1 && answers 127.0.0.1 && answers "$PLEX_APTPROXY_ADDR"; then
       say "started apt-cacher-ng (pid $(<"$PIDFILE")) on 127.0.0.1 and $PLEX_APTPROXY_ADDR port $PLEX_APTPROXY_PORT"
       return 0
@@ -139,10 +143,10 @@ start() {
 }
 
 stop() {
-  local pid i
+  local pid _
   pid=$(running_pid) || return 0
   kill "$pid"
-  for i in {1..50}; do
+  for _ in {1..50}; do
     [[ -d /proc/$pid ]] || break
     sleep 0.1
   done

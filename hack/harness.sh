@@ -10,7 +10,8 @@
 #                            stop the daemon with `incus admin shutdown` if needed.
 #
 # Settings come from the environment; see the defaults below. Noisy output goes
-# to $PLEX_CACHE/logs/, and its tail is shown when a command fails.
+# to $PLEX_CACHE/logs/, and its tail is shown when a command fails. Tests and
+# the Makefile pick the settings up with: eval "$(hack/harness.sh env)"
 set -Eeuo pipefail
 trap 'printf "harness: failed (exit %d) at %s line %d: %s\n" $? "${BASH_SOURCE[0]##*/}" "$LINENO" "$BASH_COMMAND" >&2' ERR
 
@@ -38,7 +39,7 @@ PLEX_BRIDGE_ADDR=${PLEX_BRIDGE_CIDR%/*}
 export PLEX_CACHE INCUS_DIR
 
 INCUSD=/usr/libexec/incus/incusd
-INCUSD_LOG=/var/log/incus/incusd.log
+INCUSD_LOG=${PLEX_INCUSD_LOG:-/var/log/incus/incusd.log}
 LOG_DIR=$PLEX_CACHE/logs
 # Packages the harness needs on the host; incus itself comes from backports.
 HOST_PACKAGES=(incus debootstrap btrfs-progs dnsmasq-base iproute2 nftables zstd docker-registry)
@@ -103,6 +104,8 @@ on_exit() {
 }
 trap on_exit EXIT
 
+# shellcheck source=hack/harness/incus.sh
+source "$HARNESS_DIR/incus.sh"
 # shellcheck source=hack/harness/image.sh
 source "$HARNESS_DIR/image.sh"
 
@@ -185,7 +188,9 @@ ensure_packages() {
 # (the bridge's /24, pod CIDRs via nodes) a packet to it fails here instead of
 # taking the default route off the machine. The nft guard drops forwarded
 # packets from the supernet to anywhere outside it, so nothing in a container
-# can reach the outside network through this host either.
+# can reach the outside network through this host either. Multicast and
+# broadcast are exempt: with br_netfilter, frames bridged between containers
+# (LLMNR, mDNS, IGMP) pass this hook too, and they are never routed off-host.
 ensure_safety_net() {
   ip route replace unreachable "$PLEX_SUPERNET"
   say "route: unreachable $PLEX_SUPERNET"
@@ -199,191 +204,11 @@ delete table inet plex_harness
 table inet plex_harness {
   chain forward {
     type filter hook forward priority -10; policy accept;
-    ip saddr $PLEX_SUPERNET ip daddr != $PLEX_SUPERNET counter drop comment "plex harness: test traffic stays on this machine"
+    ip saddr $PLEX_SUPERNET ip daddr != { $PLEX_SUPERNET, 224.0.0.0/4, 255.255.255.255 } counter drop comment "plex harness: test traffic stays on this machine"
   }
 }
 EOF
   say "nft: table inet plex_harness drops forwarding from $PLEX_SUPERNET to outside it"
-}
-
-# --- 3. incusd --------------------------------------------------------------------
-
-incus_answers() { timeout 5 incus query /1.0 >/dev/null 2>&1; }
-
-# incusd_pid prints the pid of the running daemon. Container monitors
-# ("[lxc monitor]") and helpers ("incusd forkfile …") share its executable.
-incusd_pid() {
-  local d exe arg0 arg1
-  for d in /proc/[0-9]*; do
-    exe=$(readlink "$d/exe" 2>/dev/null) || continue
-    [[ ${exe% (deleted)} == "$INCUSD" ]] || continue
-    { IFS= read -r -d '' arg0 && IFS= read -r -d '' arg1; } <"$d/cmdline" 2>/dev/null || arg1=
-    [[ $arg0 == \[* ]] && continue
-    [[ -z $arg1 || $arg1 == -* ]] || continue
-    echo "${d#/proc/}"
-    return 0
-  done
-  return 1
-}
-
-ensure_lxcfs() {
-  if [[ $PLEX_LXCFS != 1 ]]; then
-    say "lxcfs not used (PLEX_LXCFS=$PLEX_LXCFS)"
-    return 0
-  fi
-  if ! command -v lxcfs >/dev/null; then
-    say "lxcfs not installed; containers see the host's /proc figures"
-    return 0
-  fi
-  if mountpoint -q /var/lib/lxcfs; then
-    if ls /var/lib/lxcfs/proc/ >/dev/null 2>&1; then
-      say "lxcfs running"
-      return 0
-    fi
-    umount -l /var/lib/lxcfs
-    say "unmounted a dead lxcfs mount"
-  fi
-  mkdir -p /var/lib/lxcfs "$LOG_DIR"
-  # 9>&-: the daemon must not hold the harness lock.
-  setsid lxcfs /var/lib/lxcfs </dev/null >>"$LOG_DIR/lxcfs.log" 2>&1 9>&- &
-  local i
-  for i in {1..50}; do
-    if mountpoint -q /var/lib/lxcfs; then
-      say "started lxcfs on /var/lib/lxcfs"
-      return 0
-    fi
-    sleep 0.1
-  done
-  warn "lxcfs did not mount /var/lib/lxcfs (see $LOG_DIR/lxcfs.log); going on without it"
-}
-
-# clear_leftovers removes what a killed daemon leaves behind. Only called when
-# no incusd process exists.
-clear_leftovers() {
-  local pidfile pid
-  if [[ -e $INCUS_DIR/unix.socket ]]; then
-    rm -f "$INCUS_DIR/unix.socket"
-    say "removed a stale $INCUS_DIR/unix.socket"
-  fi
-  pidfile=$INCUS_DIR/networks/$PLEX_BRIDGE/dnsmasq.pid
-  if [[ -s $pidfile ]]; then
-    pid=$(cat "$pidfile")
-    if [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == */dnsmasq ]] &&
-      tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "--interface=$PLEX_BRIDGE"; then
-      kill "$pid"
-      say "stopped a leftover dnsmasq (pid $pid) for $PLEX_BRIDGE"
-    fi
-  fi
-}
-
-ensure_daemon() {
-  local pid
-  if incus_answers; then
-    say "incusd answering (pid $(incusd_pid || echo '?'))"
-    return 0
-  fi
-  if pid=$(incusd_pid); then
-    say "incusd pid $pid is not answering yet; waiting"
-    run_logged incusd-waitready incus admin waitready --timeout=60 ||
-      die "incusd (pid $pid) did not become ready; see $INCUSD_LOG"
-    return 0
-  fi
-  [[ -x $INCUSD ]] || die "$INCUSD is missing; is the incus package installed?"
-  clear_leftovers
-  ensure_lxcfs
-  # What incus.service would do under systemd: the log directory, open-file
-  # and process limits, and the helper binaries on PATH.
-  mkdir -p /var/log/incus "$INCUS_DIR"
-  (
-    ulimit -n 1048576 2>/dev/null || true
-    ulimit -u unlimited 2>/dev/null || true
-    export PATH=/usr/libexec/incus:$PATH
-    if [[ -n $PLEX_INCUSD_PROXY ]]; then
-      export http_proxy=$PLEX_INCUSD_PROXY https_proxy=$PLEX_INCUSD_PROXY
-      export no_proxy=127.0.0.1,localhost,$PLEX_SUPERNET
-    fi
-    exec setsid "$INCUSD" --group root --logfile "$INCUSD_LOG" \
-      </dev/null >>/var/log/incus/incusd.stderr 2>&1 9>&-
-  ) &
-  if ! run_logged incusd-waitready incus admin waitready --timeout=60; then
-    tail -n 20 "$INCUSD_LOG" /var/log/incus/incusd.stderr 2>/dev/null | sed 's/^/      | /' >&2
-    die "incusd did not start; see $INCUSD_LOG"
-  fi
-  pid=$(incusd_pid || echo '?')
-  mkdir -p "$PLEX_CACHE/run"
-  echo "$pid" >"$PLEX_CACHE/run/incusd.pid"
-  say "started incusd (pid $pid, log $INCUSD_LOG)"
-}
-
-# --- 4. storage pool, bridge, default profile ------------------------------------
-
-ensure_pool() {
-  local driver
-  if driver=$(incus storage show "$PLEX_POOL" 2>/dev/null); then
-    driver=$(sed -n 's/^driver: //p' <<<"$driver")
-    say "pool $PLEX_POOL exists ($driver)"
-    return 0
-  fi
-  if run_logged pool-create incus storage create "$PLEX_POOL" btrfs "size=$PLEX_POOL_SIZE"; then
-    say "created pool $PLEX_POOL (btrfs on a $PLEX_POOL_SIZE loop file)"
-    return 0
-  fi
-  warn "btrfs pool failed (see $LOG_DIR/pool-create.log); falling back to a dir pool, which copies every rootfs in full"
-  run_logged pool-create-dir incus storage create "$PLEX_POOL" dir
-  say "created pool $PLEX_POOL (dir)"
-}
-
-# bridge_config prints the keys the harness owns on the bridge.
-bridge_config() {
-  cat <<EOF
-ipv4.address=$PLEX_BRIDGE_CIDR
-ipv4.nat=false
-ipv4.dhcp.ranges=$PLEX_DHCP_RANGE
-ipv6.address=none
-raw.dnsmasq=no-resolv
-EOF
-}
-
-# The bridge's dnsmasq answers for instance names only (no-resolv): it must
-# never forward a query to the host's resolver. Node addresses below .200 are
-# static (ipv4.address on the NIC device); DHCP hands out .200-.250.
-ensure_bridge() {
-  local kv key want have changed=0
-  if ! incus network show "$PLEX_BRIDGE" >/dev/null 2>&1; then
-    mapfile -t kv < <(bridge_config)
-    run_logged network-create incus network create "$PLEX_BRIDGE" "${kv[@]}"
-    say "created bridge $PLEX_BRIDGE ($PLEX_BRIDGE_CIDR)"
-    return 0
-  fi
-  while IFS= read -r kv; do
-    key=${kv%%=*}
-    want=${kv#*=}
-    have=$(incus network get "$PLEX_BRIDGE" "$key")
-    if [[ $have != "$want" ]]; then
-      incus network set "$PLEX_BRIDGE" "$key=$want"
-      say "set $key=$want on $PLEX_BRIDGE (was '${have}')"
-      changed=1
-    fi
-  done < <(bridge_config)
-  ((changed)) || say "bridge $PLEX_BRIDGE exists ($PLEX_BRIDGE_CIDR)"
-}
-
-# The default profile gets a root disk and eth0 only where it has none, so a
-# user's own setup stays as it is.
-ensure_profile() {
-  local devices
-  devices=$(incus profile device list default 2>/dev/null || true)
-  if ! grep -qx root <<<"$devices"; then
-    incus profile device add default root disk path=/ "pool=$PLEX_POOL" >/dev/null
-    say "default profile: root disk on $PLEX_POOL"
-  fi
-  if ! grep -qx eth0 <<<"$devices"; then
-    incus profile device add default eth0 nic name=eth0 "network=$PLEX_BRIDGE" >/dev/null
-    say "default profile: eth0 on $PLEX_BRIDGE"
-  fi
-  if grep -qx root <<<"$devices" && grep -qx eth0 <<<"$devices"; then
-    say "default profile already has root and eth0; left as is"
-  fi
 }
 
 # --- commands -----------------------------------------------------------------------
@@ -461,7 +286,7 @@ cmd_status() {
 plex_instances() {
   local name
   incus list -f csv -c n 2>/dev/null | while read -r name; do
-    if incus config show "$name" 2>/dev/null | grep -q '^  user\.plex\.'; then echo "$name"; fi
+    if incus config show "$name" </dev/null 2>/dev/null | grep -q '^  user\.plex\.'; then echo "$name"; fi
   done
 }
 
@@ -469,7 +294,11 @@ cmd_down() {
   need_root down
   lock
   local all=0 name names
-  [[ ${1:-} == --all ]] && all=1
+  case ${1:-} in
+  '') ;;
+  --all) all=1 ;;
+  *) die "usage: $0 down [--all]" ;;
+  esac
   if ! incus_answers; then
     say "incusd not answering; nothing to do"
     return 0
@@ -483,16 +312,23 @@ cmd_down() {
   say "incusd, pool $PLEX_POOL, bridge $PLEX_BRIDGE and image $PLEX_IMAGE are left in place"
 }
 
-case ${1:-} in
-up) cmd_up ;;
-down)
-  shift
-  cmd_down "$@"
-  ;;
-env) cmd_env ;;
-status) cmd_status ;;
-*)
-  echo "usage: $0 up | down [--all] | env | status" >&2
-  exit 2
-  ;;
-esac
+main() {
+  case ${1:-} in
+  up) cmd_up ;;
+  down)
+    shift
+    cmd_down "$@"
+    ;;
+  env) cmd_env ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 up | down [--all] | env | status" >&2
+    exit 2
+    ;;
+  esac
+}
+
+# Sourcing the file (tests of single steps) defines the functions only.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

@@ -50,6 +50,7 @@ type Server interface {
 	Delete(ctx context.Context, name string) error
 	Exec(ctx context.Context, name string, cmd []string, o incus.ExecOptions) (int, error)
 	PushFile(ctx context.Context, name, path string, content []byte, mode int) error
+	MakeDir(ctx context.Context, name, path string, mode int) error
 	PushReader(ctx context.Context, name, path string, r io.ReadSeeker, mode int) error
 	PublishImage(ctx context.Context, p incus.PublishSpec) (string, error)
 	SetImageAlias(ctx context.Context, alias, fingerprint, description string) (string, error)
@@ -256,10 +257,11 @@ type step struct {
 	do         func(ctx context.Context) error
 }
 
-// undo deletes something the bake made.
+// undo deletes something the bake made; manual is the command that does it
+// by hand.
 type undo struct {
-	key, what string
-	do        func(ctx context.Context) error
+	key, what, manual string
+	do                func(ctx context.Context) error
 }
 
 // baker carries one bake's state from step to step.
@@ -309,8 +311,8 @@ func (b *baker) run(ctx context.Context, steps []step) (err error) {
 }
 
 // onFailure registers an undo for something just made.
-func (b *baker) onFailure(key, what string, do func(ctx context.Context) error) {
-	b.undos = append(b.undos, undo{key: key, what: what, do: do})
+func (b *baker) onFailure(key, what, manual string, do func(ctx context.Context) error) {
+	b.undos = append(b.undos, undo{key: key, what: what, manual: manual, do: do})
 }
 
 // commit drops an undo: the thing is no longer the bake's to remove.
@@ -331,9 +333,9 @@ func (b *baker) revert(ctx context.Context) {
 	}
 	if b.o.Keep {
 		for _, u := range b.undos {
-			b.log.Infof("kept for debugging (--keep): %s", u.what)
+			b.log.Infof("kept for debugging (--keep): %s; remove it when done with: %s", u.what, u.manual)
 		}
-		b.log.Infof("remove them when done: incus delete --force %s (and incus image delete for a kept image)", b.instance)
+		b.log.Infof("look inside with: incus exec %s -- bash (the bake's scripts are in %s)", b.instance, scriptDir)
 		return
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -342,7 +344,7 @@ func (b *baker) revert(ctx context.Context) {
 		u := b.undos[i]
 		a := b.log.Start("clean up: delete %s", u.what)
 		if err := a.End(u.do(cctx)); err != nil {
-			b.log.Infof("   could not delete %s: %v; delete it by hand", u.what, err)
+			b.log.Infof("   could not delete %s: %v; delete it by hand: %s", u.what, err, u.manual)
 		}
 	}
 	b.undos = nil

@@ -59,18 +59,31 @@ func harnessBake(t *testing.T) (*incus.Server, Options) {
 	}
 }
 
-// TestBakeKube bakes the real debian12_kube image (or finds it up to date),
-// bakes it again to see the cache hit, and boots a node from it.
+// TestBakeKube bakes a real kube image from the harness base, under an alias
+// of its own so that it bakes for real every run and leaves the
+// debian12_kube that `make bake` makes (and other tests boot) alone; bakes
+// it again to see the cache hit; and boots a node from it.
 func TestBakeKube(t *testing.T) {
 	srv, opts := harnessBake(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
+	opts.Alias = "plexbake-test-kube-" + randomSuffix()
 
 	first, err := Bake(ctx, srv, opts)
+	if first.Fingerprint != "" {
+		defer func() {
+			if err := srv.DeleteImage(context.WithoutCancel(ctx), first.Fingerprint); err != nil {
+				t.Errorf("deleting the test image: %v", err)
+			}
+		}()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("first bake of %s: image %s, cached=%v, %s", first.Alias, short(first.Fingerprint), first.Cached, first.Elapsed.Round(time.Millisecond))
+	t.Logf("cold bake of %s: image %s in %s", first.Alias, short(first.Fingerprint), first.Elapsed.Round(time.Millisecond))
+	if first.Cached {
+		t.Errorf("the first bake of a new alias was a cache hit")
+	}
 	if first.Properties[incus.PropInputs] != first.Inputs || first.Properties[incus.PropKubernetesVersion] != opts.KubernetesVersion ||
 		first.Properties[incus.PropContainerdVersion] == "" {
 		t.Errorf("image properties: %v", first.Properties)
@@ -80,7 +93,7 @@ func TestBakeKube(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("re-bake: cached=%v in %s", again.Cached, again.Elapsed.Round(time.Millisecond))
+	t.Logf("unchanged re-bake: cached=%v in %s", again.Cached, again.Elapsed.Round(time.Millisecond))
 	if !again.Cached || again.Fingerprint != first.Fingerprint || again.Inputs != first.Inputs {
 		t.Errorf("an unchanged re-bake was not a cache hit: %+v (first %s)", again, first.Fingerprint)
 	}
@@ -164,50 +177,95 @@ func waitRunning(ctx context.Context, t *testing.T, srv *incus.Server, name stri
 	t.Fatalf("%s did not boot: systemd %q", name, state)
 }
 
-// TestBakeFailureLeavesNothing makes a provisioning step fail in a real
-// instance and checks that the bake deletes its instance and makes no image.
+// TestBakeFailureLeavesNothing makes a bake fail in a real instance, once in
+// provisioning and once after the image was published, and checks that the
+// bake deletes its instance and leaves no image.
 func TestBakeFailureLeavesNothing(t *testing.T) {
-	srv, opts := harnessBake(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	opts.Alias = "plexbake-test-fail-" + randomSuffix()
-	instance := InstanceName(opts.Alias)
-	hookErr := errors.New("the hook did not run")
-	opts.afterStep = func(ctx context.Context, step, name string) error {
-		if step != "boot" {
+	srv, base := harnessBake(t)
+	t.Run("provisioning", func(t *testing.T) {
+		opts := base
+		opts.Log = status.New(testWriter{t})
+		hookErr := errors.New("the hook did not run")
+		opts.afterStep = func(ctx context.Context, step, name string) error {
+			if step != "boot" {
+				return nil
+			}
+			_, hookErr = srv.GetInstance(ctx, name)
+			// A provisioning command that fails, as a broken package would.
+			_, err := srv.Run(ctx, name, "sh", "-c", "echo 'E: Unable to locate package nonexistent' >&2; exit 100")
+			return err
+		}
+		err := failedBake(t, srv, opts)
+		var ee *incus.ExecError
+		if !errors.As(err, &ee) || ee.Code != 100 || !strings.Contains(err.Error(), "Unable to locate package") {
+			t.Errorf("want the failing command's error with its output, got %v", err)
+		}
+		if hookErr != nil {
+			t.Errorf("the hook did not see the transient instance: %v", hookErr)
+		}
+	})
+	t.Run("after publishing", func(t *testing.T) {
+		opts := base
+		opts.Log = status.New(testWriter{t})
+		opts.afterStep = func(_ context.Context, step, _ string) error {
+			if step == "publish" {
+				return errors.New("injected failure after publishing")
+			}
 			return nil
 		}
-		_, hookErr = srv.GetInstance(ctx, name)
-		// A provisioning command that fails, as a broken package would.
-		_, err := srv.Run(ctx, name, "sh", "-c", "echo 'E: Unable to locate package nonexistent' >&2; exit 100")
-		return err
-	}
+		if err := failedBake(t, srv, opts); err == nil || !strings.Contains(err.Error(), "injected failure") {
+			t.Errorf("bake: %v", err)
+		}
+	})
+}
+
+// failedBake runs a bake that must fail under a fresh alias and checks that
+// nothing of it is left: no transient instance, no alias, and no image with
+// its inputs that was not there before.
+func failedBake(t *testing.T, srv *incus.Server, opts Options) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	opts.Alias = "plexbake-test-fail-" + randomSuffix()
+	before := bakedImages(ctx, t, srv)
 	_, err := Bake(ctx, srv, opts)
-	var ee *incus.ExecError
-	if !errors.As(err, &ee) || ee.Code != 100 || !strings.Contains(err.Error(), "Unable to locate package") {
-		t.Fatalf("want the failing command's error with its output, got %v", err)
+	if err == nil {
+		t.Fatal("the bake did not fail")
 	}
-	if hookErr != nil {
-		t.Fatalf("the hook did not see the transient instance: %v", hookErr)
+	t.Logf("bake failed as it should: %v", firstLine(err.Error()))
+	if _, gerr := srv.GetInstance(ctx, InstanceName(opts.Alias)); !incus.IsNotFound(gerr) {
+		t.Errorf("instance %s left behind (%v)", InstanceName(opts.Alias), gerr)
+		_ = srv.Delete(ctx, InstanceName(opts.Alias))
 	}
-	if _, err := srv.GetInstance(ctx, instance); !incus.IsNotFound(err) {
-		t.Errorf("instance %s left behind (%v)", instance, err)
-		_ = srv.Delete(ctx, instance)
+	if img, aerr := srv.ImageByAlias(ctx, opts.Alias); !incus.IsNotFound(aerr) {
+		t.Errorf("alias %s left behind (%v, %v)", opts.Alias, img, aerr)
 	}
-	if img, err := srv.ImageByAlias(ctx, opts.Alias); !incus.IsNotFound(err) {
-		t.Errorf("image %s left behind (%v, %v)", opts.Alias, img, err)
+	for fp := range bakedImages(ctx, t, srv) {
+		if !before[fp] {
+			t.Errorf("image %s left behind", fp)
+			_ = srv.DeleteImage(ctx, fp)
+		}
 	}
+	return err
+}
+
+// bakedImages is the set of plex-baked images' fingerprints.
+func bakedImages(ctx context.Context, t *testing.T, srv *incus.Server) map[string]bool {
+	t.Helper()
 	imgs, err := srv.ListImages(ctx, incus.PropType)
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := map[string]bool{}
 	for _, i := range imgs {
-		for _, a := range i.Aliases {
-			if a == opts.Alias {
-				t.Errorf("image %s with alias %s left behind", i.Fingerprint, a)
-			}
-		}
+		out[i.Fingerprint] = true
 	}
+	return out
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
 }
 
 // TestBakeLockRefuses holds the lock of an alias the way a running bake

@@ -83,6 +83,14 @@ func TestInputsHash(t *testing.T) {
 	if len(in.Scripts) != len(typeScripts[TypeKube]) || in.Scripts["clean.sh"] == "" {
 		t.Errorf("inputs lack the scripts: %v", sortedKeys(in.Scripts))
 	}
+	if !strings.Contains(in.Files["/etc/systemd/system/systemd-networkd.service.d/10-plex-container.conf"], "ReadOnlyPaths=/sys") {
+		t.Errorf("inputs lack the boot files: %v", sortedKeys(in.Files))
+	}
+	edited := base()
+	edited.Files = map[string]string{"/etc/x": "y"}
+	if edited.Hash() == ref {
+		t.Errorf("changing a boot file does not change the inputs hash")
+	}
 }
 
 func withSetting(m map[string]string, k, v string) map[string]string {
@@ -103,7 +111,7 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("alias %q, instance %q", res.Alias, res.Instance)
 	}
 	want := []string{"resolve base", "inputs hash", "look for debian-12-cloud_kube", "create transient instance",
-		"start", "boot", "install kubeadm, kubelet, kubectl v1.34.4 from the upstream release", "install packages",
+		"write boot-time files", "start", "boot", "install kubeadm, kubelet, kubectl v1.34.4 from the upstream release", "install packages",
 		"verify", "clean", "stop", "publish", "point debian-12-cloud_kube", "delete transient instance"}
 	if len(res.Steps) != len(want) {
 		t.Fatalf("steps:\n%s", strings.Join(res.Steps, "\n"))

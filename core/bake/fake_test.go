@@ -137,6 +137,13 @@ func (f *fakeServer) PushFile(_ context.Context, _, path string, _ []byte, _ int
 	return nil
 }
 
+func (f *fakeServer) MakeDir(_ context.Context, _, path string, _ int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("mkdir %s", path)
+	return nil
+}
+
 func (f *fakeServer) PushReader(_ context.Context, _, path string, _ io.ReadSeeker, _ int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -27,6 +27,8 @@ type Inputs struct {
 	Artifacts         map[string]string `json:"artifacts,omitempty"`
 	// Scripts is the provisioning scripts' text by file name.
 	Scripts map[string]string `json:"scripts"`
+	// Files are the files written into a container before it boots, by path.
+	Files map[string]string `json:"files,omitempty"`
 	// Settings are the containerd/CNI/package choices the scripts are given.
 	Settings map[string]string `json:"settings,omitempty"`
 }

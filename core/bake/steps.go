@@ -1,17 +1,16 @@
 package bake
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/plex-dev/plex/core/incus"
-	"github.com/plex-dev/plex/core/status"
 )
 
 // rawLXC is what kubelet and containerd need in a privileged system
@@ -52,11 +51,16 @@ func (b *baker) steps() []step {
 	if o.KubeArtifacts != "" {
 		from = o.KubeArtifacts
 	}
-	return []step{
+	steps := []step{
 		{"resolve", "resolve base image " + o.Base, b.resolveBase},
 		{"inputs", "compute the inputs hash", b.computeInputs},
 		{"cache", "look for " + o.Alias + " with these inputs", b.checkCache},
 		{"lock", fmt.Sprintf("create transient instance %s (locks %s)", b.instance, o.Alias), b.lock},
+	}
+	if !o.VM {
+		steps = append(steps, step{"files", "write boot-time files into " + b.instance + " (networkd without udev)", b.writeBootFiles})
+	}
+	return append(steps, []step{
 		{"start", "start " + b.instance, func(ctx context.Context) error { return b.srv.Start(ctx, b.instance) }},
 		{"boot", "wait for " + b.instance + " to boot", b.waitBoot},
 		{"binaries", fmt.Sprintf("install kubeadm, kubelet, kubectl %s from %s", o.KubernetesVersion, from), b.installBinaries},
@@ -67,7 +71,7 @@ func (b *baker) steps() []step {
 		{"publish", fmt.Sprintf("publish %s as an image (compression %s)", b.instance, o.Compression), b.publish},
 		{"alias", "point " + o.Alias + " at the new image", b.setAlias},
 		{"delete", "delete transient instance " + b.instance, b.deleteInstance},
-	}
+	}...)
 }
 
 func (b *baker) resolveBase(ctx context.Context) error {
@@ -116,6 +120,9 @@ func inputsFor(o Options, baseFingerprint string, arts []artifact) Inputs {
 	for _, name := range typeScripts[o.Type] {
 		in.Scripts[name] = script(name)
 	}
+	if !o.VM {
+		in.Files = bootFiles()
+	}
 	return in
 }
 
@@ -144,91 +151,46 @@ func (b *baker) checkCache(ctx context.Context) error {
 	return nil
 }
 
-// lock creates the transient instance. Its name is the lock: a second bake
-// of the same alias finds it and waits (Wait) or refuses with what to do.
-func (b *baker) lock(ctx context.Context) error {
-	id := strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.Itoa(os.Getpid())
-	cfg := map[string]string{
-		incus.LabelManaged:     "true",
-		incus.LabelType:        b.o.Type,
-		incus.LabelBake:        b.o.Alias,
-		incus.LabelBakeStarted: time.Now().UTC().Format(time.RFC3339),
-		incus.LabelBakeID:      id,
-	}
-	if !b.o.VM {
-		cfg["security.privileged"] = "true"
-		cfg["security.nesting"] = "true"
-		cfg["raw.lxc"] = rawLXC
-	}
-	spec := incus.InstanceSpec{
-		Name: b.instance, Fingerprint: b.base.Fingerprint, VM: b.o.VM, Config: cfg,
-		ImageServer: b.base.Server, ImageProtocol: b.base.Protocol,
-	}
-	waited := false
-	for {
-		err := b.srv.CreateInstance(ctx, spec)
-		if err == nil {
-			break
+// writeBootFiles writes bootFiles into the stopped container, making the
+// directories they need.
+func (b *baker) writeBootFiles(ctx context.Context) error {
+	files := bootFiles()
+	for _, p := range sortedKeys(files) {
+		var dirs []string
+		for d := path.Dir(p); d != "/" && d != "."; d = path.Dir(d) {
+			dirs = append([]string{d}, dirs...)
 		}
-		holder, gerr := b.srv.GetInstance(ctx, b.instance)
-		if gerr != nil {
+		for _, d := range dirs {
+			if err := b.srv.MakeDir(ctx, b.instance, d, 0o755); err != nil {
+				return err
+			}
+		}
+		// PushReader, not PushFile: the container is not running, so nothing
+		// can be run in it (PushFile makes parents with mkdir -p).
+		if err := b.srv.PushReader(ctx, b.instance, p, strings.NewReader(files[p]), 0o644); err != nil {
 			return err
-		}
-		if holder.Config[incus.LabelBakeID] == id {
-			// Ours, half made (cancelled while creating).
-			b.onFailure("instance", "transient instance "+b.instance, b.deleteInstanceNow)
-			return err
-		}
-		if holder.Config[incus.LabelBake] != b.o.Alias {
-			return fmt.Errorf("instance %s exists and is not a plex bake of %s; rename or delete it, or bake under another --alias", b.instance, b.o.Alias)
-		}
-		since := "at an unknown time"
-		if t, perr := time.Parse(time.RFC3339, holder.Config[incus.LabelBakeStarted]); perr == nil {
-			since = time.Since(t).Round(time.Second).String() + " ago"
-		}
-		if !b.o.Wait {
-			return fmt.Errorf("another bake of %s is running in instance %s (started %s); wait for it with --wait, or, if no bake is running any more (a killed bake leaves its instance behind), remove it with `incus delete --force %s`", b.o.Alias, b.instance, since, b.instance)
-		}
-		if !waited {
-			b.log.Infof("   another bake of %s runs in %s (started %s); waiting for it (--wait)", b.o.Alias, b.instance, since)
-			waited = true
-		}
-		if err := b.waitGone(ctx); err != nil {
-			return err
-		}
-	}
-	b.onFailure("instance", "transient instance "+b.instance, b.deleteInstanceNow)
-	if waited && !b.o.Force {
-		// The bake we waited for may have made just this image.
-		if img, err := b.srv.ImageByAlias(ctx, b.o.Alias); err == nil && img.Properties[incus.PropInputs] == b.hash {
-			b.cached, b.fingerprint, b.props = true, img.Fingerprint, plexProps(img.Properties)
-			b.log.Infof("   the other bake made %s with these inputs (image %s); nothing to do", b.o.Alias, short(img.Fingerprint))
-			b.commit("instance")
-			return b.srv.Delete(ctx, b.instance)
 		}
 	}
 	return nil
 }
 
-// waitGone waits until the transient instance no longer exists.
-func (b *baker) waitGone(ctx context.Context) error {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
+func (b *baker) waitBoot(ctx context.Context) error {
+	// A container runs commands at once; a VM only once its agent is up.
+	deadline := time.Now().Add(b.o.BootTimeout)
 	for {
-		if _, err := b.srv.GetInstance(ctx, b.instance); incus.IsNotFound(err) {
-			return nil
+		_, err := b.exec(ctx, 30*time.Second, nil, "mkdir", "-p", scriptDir)
+		if err == nil {
+			break
+		}
+		var ee *incus.ExecError
+		if errors.As(err, &ee) || ctx.Err() != nil || time.Now().After(deadline) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for the other bake in %s: %w", b.instance, ctx.Err())
-		case <-t.C:
+			return ctx.Err()
+		case <-time.After(time.Second):
 		}
-	}
-}
-
-func (b *baker) waitBoot(ctx context.Context) error {
-	if _, err := b.exec(ctx, scriptTimeout, nil, "mkdir", "-p", scriptDir); err != nil {
-		return err
 	}
 	for _, name := range typeScripts[b.o.Type] {
 		if err := b.srv.PushFile(ctx, b.instance, scriptDir+"/"+name, []byte(script(name)), 0o755); err != nil {
@@ -318,7 +280,7 @@ func (b *baker) publish(ctx context.Context) error {
 		return err
 	}
 	b.fingerprint = fp
-	b.onFailure("image", "image "+short(fp), func(ctx context.Context) error { return b.srv.DeleteImage(ctx, fp) })
+	b.onFailure("image", "image "+short(fp), "incus image delete "+fp, func(ctx context.Context) error { return b.srv.DeleteImage(ctx, fp) })
 	b.log.Infof("   image %s", short(fp))
 	return nil
 }
@@ -381,75 +343,6 @@ func (b *baker) deleteInstance(ctx context.Context) error {
 }
 
 func (b *baker) deleteInstanceNow(ctx context.Context) error { return b.srv.Delete(ctx, b.instance) }
-
-// runScript runs one of the pushed scripts with env and returns its output;
-// a non-zero exit is an *incus.ExecError carrying the output's tail.
-func (b *baker) runScript(ctx context.Context, name string, timeout time.Duration, env map[string]string) (string, error) {
-	return b.exec(ctx, timeout, env, "/bin/sh", scriptDir+"/"+name)
-}
-
-func (b *baker) exec(ctx context.Context, timeout time.Duration, env map[string]string, cmd ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	out := &outputLog{log: b.log}
-	code, err := b.srv.Exec(ctx, b.instance, cmd, incus.ExecOptions{Stdout: out, Stderr: out, Env: env})
-	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
-			return out.String(), fmt.Errorf("%s did not finish in %s:\n%s", strings.Join(cmd, " "), timeout, tail(out.String(), 2000))
-		}
-		return out.String(), err
-	}
-	if code != 0 {
-		return out.String(), &incus.ExecError{Instance: b.instance, Command: cmd, Code: code, Output: out.String()}
-	}
-	return out.String(), nil
-}
-
-// outputLog collects a command's output and, in verbose mode, shows it line
-// by line as it comes.
-type outputLog struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	partial []byte
-	log     *status.Logger
-}
-
-func (w *outputLog) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	w.partial = append(w.partial, p...)
-	for {
-		i := bytes.IndexByte(w.partial, '\n')
-		if i < 0 {
-			break
-		}
-		w.log.Debugf("   | %s", w.partial[:i])
-		w.partial = w.partial[i+1:]
-	}
-	return len(p), nil
-}
-
-func (w *outputLog) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-// parseFacts reads the "plex-fact KEY=VALUE" lines of a script's output.
-func parseFacts(out string) map[string]string {
-	facts := map[string]string{}
-	for _, line := range strings.Split(out, "\n") {
-		kv, ok := strings.CutPrefix(strings.TrimSpace(line), "plex-fact ")
-		if !ok {
-			continue
-		}
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			facts[k] = v
-		}
-	}
-	return facts
-}
 
 // plexProps keeps an image's user.plex.* properties.
 func plexProps(all map[string]string) map[string]string {

@@ -20,9 +20,8 @@ func kubeProfile() incus.Profile {
 		Name:        KubeProfileName,
 		Description: "plex: Kubernetes node in a system container (managed by plex; changes are overwritten)",
 		Config: map[string]string{
-			"security.privileged":  "true",
-			"security.nesting":     "true",
-			"linux.kernel_modules": "overlay,br_netfilter,ip_tables,ip6_tables,iptable_nat,iptable_filter,nf_nat,xt_conntrack,ip_vs",
+			"security.privileged": "true",
+			"security.nesting":    "true",
 			"raw.lxc": "lxc.apparmor.profile=unconfined\n" +
 				"lxc.cap.drop=\n" +
 				"lxc.cgroup.devices.allow=a\n" +

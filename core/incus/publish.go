@@ -129,3 +129,15 @@ func (s *Server) PushReader(ctx context.Context, name, path string, r io.ReadSee
 	}
 	return nil
 }
+
+// MakeDir creates a directory in an instance (a stopped container too); an
+// existing directory is not an error. The parent must exist.
+func (s *Server) MakeDir(ctx context.Context, name, path string, mode int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.client.CreateInstanceFile(name, path, incusclient.InstanceFileArgs{Type: "directory", Mode: mode}); err != nil {
+		return fmt.Errorf("creating directory %s in %s: %w", path, name, err)
+	}
+	return nil
+}

@@ -59,16 +59,15 @@ func baseTree() fileTree {
 	return t
 }
 
-// built is an image ready to push.
-type built struct {
-	img     v1.Image
-	digest  v1.Hash
-	rawSize int64 // uncompressed layer
-	zipSize int64 // compressed layer
+// recipe is everything an image is made of, before any file is read.
+type recipe struct {
+	tree fileTree
+	cfg  *v1.ConfigFile
+	note string // history: how the layer was made
 }
 
-// build makes the single-layer linux/amd64 OCI image of c.
-func build(c component, o *options) (*built, error) {
+// prepare lays out the files and the config of c's image.
+func prepare(c component, o *options) (*recipe, error) {
 	bin := filepath.Join(o.binDir, c.binary)
 	fi, err := os.Stat(bin)
 	if err != nil {
@@ -76,6 +75,7 @@ func build(c component, o *options) (*built, error) {
 	}
 	t := baseTree()
 	t.copyFile("usr/local/bin/"+c.binary, bin, fi.Mode().Perm()|0o555)
+	note := "plex hack/imagebuild: " + c.binary
 	if c.iptables {
 		if o.iptablesRoot == "" {
 			return nil, fmt.Errorf("building %s: --iptables-root is required (a directory with Debian's iptables packages unpacked)", c.ref())
@@ -83,10 +83,7 @@ func build(c component, o *options) (*built, error) {
 		if err := addIptables(t, o.iptablesRoot, o.iptablesMode); err != nil {
 			return nil, fmt.Errorf("building %s: %w", c.ref(), err)
 		}
-	}
-	layer, rawSize, err := t.layer()
-	if err != nil {
-		return nil, fmt.Errorf("building %s: %w", c.ref(), err)
+		note += " + iptables (" + o.iptablesMode + ")"
 	}
 
 	cfg, err := empty.Image.ConfigFile()
@@ -107,26 +104,39 @@ func build(c component, o *options) (*built, error) {
 		"org.opencontainers.image.version": c.tag,
 		"dev.plex.built-by":                "hack/imagebuild",
 	}
+	return &recipe{tree: t, cfg: cfg, note: note}, nil
+}
 
-	img, err := mutate.ConfigFile(empty.Image, cfg)
+// built is an image ready to push.
+type built struct {
+	img     v1.Image
+	digest  v1.Hash
+	rawSize int64 // uncompressed layer
+	zipSize int64 // compressed layer
+}
+
+// build reads the files and makes the single-layer linux/amd64 OCI image.
+func (r *recipe) build() (*built, error) {
+	layer, rawSize, err := r.tree.layer()
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.ConfigFile(empty.Image, r.cfg)
 	if err != nil {
 		return nil, err
 	}
 	img = mutate.MediaType(img, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.Append(img, mutate.Addendum{
-		Layer: layer,
-		History: v1.History{
-			Created:   v1.Time{Time: epoch},
-			CreatedBy: "plex hack/imagebuild: " + c.binary + map[bool]string{true: " + iptables (" + o.iptablesMode + ")"}[c.iptables],
-		},
+		Layer:   layer,
+		History: v1.History{Created: v1.Time{Time: epoch}, CreatedBy: r.note},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("building %s: %w", c.ref(), err)
+		return nil, err
 	}
 	d, err := img.Digest()
 	if err != nil {
-		return nil, fmt.Errorf("building %s: %w", c.ref(), err)
+		return nil, err
 	}
 	zipSize, err := layer.Size()
 	if err != nil {

@@ -42,6 +42,7 @@ type options struct {
 	check        bool
 	kubeadm      string
 	chrootCheck  bool
+	cacheDir     string
 }
 
 func main() {
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&o.check, "check", false, "afterwards, check that the registry has every image `kubeadm config images list` names")
 	fs.StringVar(&o.kubeadm, "kubeadm", "", "kubeadm binary for --check (default <bin-dir>/kubeadm)")
 	fs.BoolVar(&o.chrootCheck, "chroot-check", false, "afterwards, pull kube-proxy back, unpack it and run its iptables in a chroot and a new network namespace (root only)")
+	fs.StringVar(&o.cacheDir, "cache-dir", filepath.Join(cache, "imagebuild"), "where to remember the digests of built images")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

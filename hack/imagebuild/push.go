@@ -114,41 +114,75 @@ func report(out io.Writer, o *options, r result) {
 	}
 }
 
-// buildAndPush builds c and makes every name of it point at that image.
-// It reports whether anything had to be written.
+// buildAndPush makes every name of c point at c's image, building it only
+// when the cache does not know its digest or the registry lacks it. It reports
+// whether anything had to be written.
 func buildAndPush(ctx context.Context, o *options, c component, opts []remote.Option) (*built, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
-	b, err := build(c, o)
+	r, err := prepare(c, o)
 	if err != nil {
 		return nil, false, err
 	}
+	names := append([]string{c.ref()}, c.aliases...)
+	tags := make([]name.Tag, len(names))
+	have := make([]string, len(names))
+	for i, rt := range names {
+		if tags[i], err = tagIn(o.registry, rt); err != nil {
+			return nil, false, err
+		}
+		if have[i], err = remoteDigest(tags[i], opts); err != nil {
+			return nil, false, err
+		}
+	}
+
+	key, err := r.key()
+	if err != nil {
+		return nil, false, err
+	}
+	if b := loadCache(o.cacheDir, key); b != nil && allEqual(have, b.digest.String()) {
+		return b, false, nil
+	}
+
+	b, err := r.build()
+	if err != nil {
+		return nil, false, fmt.Errorf("building %s: %w", c.ref(), err)
+	}
 	pushed := false
-	for i, rt := range append([]string{c.ref()}, c.aliases...) {
-		t, err := tagIn(o.registry, rt)
-		if err != nil {
-			return nil, false, err
-		}
-		have, err := remoteDigest(t, opts)
-		if err != nil {
-			return nil, false, err
-		}
-		if have == b.digest.String() {
-			continue
-		}
-		if i == 0 {
-			err = remote.Write(t, b.img, opts...)
-		} else {
-			// The blobs are there already; only the manifest is new.
-			err = remote.Tag(t, b.img, opts...)
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("pushing %s: %w", t, err)
+	if have[0] != b.digest.String() {
+		if err := remote.Write(tags[0], b.img, opts...); err != nil {
+			return nil, false, fmt.Errorf("pushing %s: %w", tags[0], err)
 		}
 		pushed = true
 	}
+	for i := 1; i < len(tags); i++ {
+		if have[i] == b.digest.String() {
+			continue
+		}
+		// The registry keeps blobs per repository: write the image again as
+		// read from the first name, so that its layers are mounted across
+		// repositories instead of uploaded twice.
+		src, err := remote.Image(tags[0], opts...)
+		if err != nil {
+			return nil, false, fmt.Errorf("reading back %s: %w", tags[0], err)
+		}
+		if err := remote.Write(tags[i], src, opts...); err != nil {
+			return nil, false, fmt.Errorf("pushing %s: %w", tags[i], err)
+		}
+		pushed = true
+	}
+	saveCache(o.cacheDir, key, b)
 	return b, pushed, nil
+}
+
+func allEqual(have []string, want string) bool {
+	for _, h := range have {
+		if h != want {
+			return false
+		}
+	}
+	return true
 }
 
 // imageIn fetches repoTag from the registry.

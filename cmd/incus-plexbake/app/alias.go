@@ -15,7 +15,24 @@ import (
 // aliasName is the incus CLI alias that makes `incus plexbake` work.
 const aliasName = "plexbake"
 
-func newAliasCommand(out io.Writer) *cobra.Command {
+// thisExecutable is the absolute, symlink-free path of the running program.
+func thisExecutable() (string, error) {
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	if err != nil {
+		return "", fmt.Errorf("finding this executable's path: %w", err)
+	}
+	if strings.HasPrefix(exe, os.TempDir()+string(filepath.Separator)) && strings.Contains(exe, "go-build") {
+		return "", fmt.Errorf("this is a temporary `go run` build (%s); build incus-plexbake (make build) and run alias install from the binary", exe)
+	}
+	return exe, nil
+}
+
+// newAliasCommand builds `alias install|remove`; executable says what the
+// alias points at.
+func newAliasCommand(out io.Writer, executable func() (string, error)) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "alias",
 		Short: "Install or remove the incus alias that makes `incus plexbake` work",
@@ -32,15 +49,9 @@ program. It is stored in the incus client configuration (config.yml), as
 		Example: "  incus-plexbake alias install\n  incus plexbake version",
 		Args:    cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			exe, err := os.Executable()
-			if err == nil {
-				exe, err = filepath.EvalSymlinks(exe)
-			}
+			exe, err := executable()
 			if err != nil {
-				return fmt.Errorf("finding this executable's path: %w", err)
-			}
-			if strings.HasPrefix(exe, os.TempDir()+string(filepath.Separator)) && strings.Contains(exe, "go-build") {
-				return fmt.Errorf("this is a temporary `go run` build (%s); build incus-plexbake (make build) and run alias install from the binary", exe)
+				return err
 			}
 			ch, err := incus.InstallAlias(configPath, aliasName, exe)
 			if err != nil {

@@ -54,7 +54,7 @@ Incus has no plugin lookup on PATH. Install the alias with:
 	cmd.AddCommand(
 		newBakeCommand(g, out, errOut),
 		newListCommand(g, out),
-		newAliasCommand(out),
+		newAliasCommand(out, thisExecutable),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version and commit of this build",

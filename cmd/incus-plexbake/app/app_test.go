@@ -1,0 +1,73 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd := NewCommand(&out, &errOut)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func TestBakeDryRun(t *testing.T) {
+	_, errOut, err := run(t, "bake", "kube", "images:debian/12/cloud", "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"baking debian-12-cloud_kube", "15. delete transient instance plexbake-debian-12-cloud-kube"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestBakeRefusesUnknownType(t *testing.T) {
+	_, _, err := run(t, "bake", "registry", "debian12", "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), "not bakeable yet (known types: kube)") {
+		t.Errorf("registry: %v", err)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	out, _, err := run(t, "bake", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "incus plexbake bake kube debian12") || !strings.Contains(out, "--kube-artifacts") {
+		t.Errorf("bake --help:\n%s", out)
+	}
+}
+
+func TestAliasInstallRemove(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "config.yml")
+	alias := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		cmd := newAliasCommand(&out, func() (string, error) { return "/opt/plex/bin/incus-plexbake", nil })
+		cmd.SetArgs(append(args, "--config", conf))
+		if err := cmd.Execute(); err != nil {
+			t.Fatalf("alias %v: %v", args, err)
+		}
+		return out.String()
+	}
+	if out := alias("install"); !strings.Contains(out, "added incus alias plexbake → /opt/plex/bin/incus-plexbake") || !strings.Contains(out, "alias remove") {
+		t.Errorf("install:\n%s", out)
+	}
+	if out := alias("install"); !strings.Contains(out, "already installed") {
+		t.Errorf("second install:\n%s", out)
+	}
+	if out := alias("remove"); !strings.Contains(out, "removed incus alias plexbake") {
+		t.Errorf("remove:\n%s", out)
+	}
+	if out := alias("remove"); !strings.Contains(out, "nothing to do") {
+		t.Errorf("second remove:\n%s", out)
+	}
+}

@@ -1,0 +1,333 @@
+//go:build e2e
+
+// Package e2e drives the built kubectl-plex binary against the harness
+// incusd: up a 1+2 plex, prove CNI and kube-proxy with a Service reached
+// across nodes, re-run up, join a worker, drain one behind a
+// PodDisruptionBudget, and take it all down. Run it with `make e2e`.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/plex-dev/plex/core/testenv"
+)
+
+const (
+	plexName  = "plexe2e"
+	echoImage = "registry.k8s.io/plex-e2e/echo:v1"
+)
+
+type env struct {
+	t          *testing.T
+	bin        string
+	spec       string
+	kubeconfig string
+	home       string
+}
+
+// plex runs the kubectl-plex binary and returns its combined output.
+func (e *env) plex(args ...string) (string, error) {
+	e.t.Helper()
+	start := time.Now()
+	cmd := exec.Command(e.bin, append(args, "--kubeconfig", e.kubeconfig)...)
+	cmd.Env = append(os.Environ(), "HOME="+e.home, "XDG_CONFIG_HOME="+filepath.Join(e.home, ".config"))
+	out, err := cmd.CombinedOutput()
+	e.t.Logf("kubectl plex %s (%s):\n%s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond), out)
+	return string(out), err
+}
+
+func (e *env) mustPlex(args ...string) string {
+	e.t.Helper()
+	out, err := e.plex(args...)
+	if err != nil {
+		e.t.Fatalf("kubectl plex %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func (e *env) client() *kubernetes.Clientset {
+	e.t.Helper()
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: e.kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: "plex-" + plexName}).ClientConfig()
+	if err != nil {
+		e.t.Fatalf("kubeconfig: %v", err)
+	}
+	return kubernetes.NewForConfigOrDie(rc)
+}
+
+func TestE2E(t *testing.T) {
+	h := testenv.Require(t)
+	bin, err := filepath.Abs("../../bin/kubectl-plex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s missing: run `make build` (make e2e does)", bin)
+	}
+	home := t.TempDir()
+	e := &env{t: t, bin: bin, spec: "testdata/e2e.yaml", kubeconfig: filepath.Join(home, "kubeconfig"), home: home}
+	ctx := context.Background()
+
+	// A killed earlier run may have left the plex behind.
+	e.mustPlex("down", plexName)
+	t.Cleanup(func() {
+		if os.Getenv("PLEX_E2E_KEEP") == "" {
+			_, _ = e.plex("down", plexName)
+		}
+	})
+
+	// 1. up 1+2 and every node Ready.
+	start := time.Now()
+	e.mustPlex("up", "-f", e.spec)
+	t.Logf("FIGURE up 1+2 to all Ready: %s", time.Since(start).Round(100*time.Millisecond))
+	st, err := os.Stat(e.kubeconfig)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("kubeconfig %s: mode %v, err %v; want 0600", e.kubeconfig, st.Mode().Perm(), err)
+	}
+	cs := e.client()
+	expectReady(t, ctx, cs, plexName+"1", plexName+"2", plexName+"3")
+
+	// 2. a Service across nodes.
+	checkService(t, ctx, cs, []string{plexName + "2", plexName + "3"}, plexName+"1")
+
+	// 3. up again: no changes.
+	if out := e.mustPlex("up", "-f", e.spec); !strings.Contains(out, "no changes") {
+		t.Fatalf("second up did not say \"no changes\":\n%s", out)
+	}
+
+	// 4. join a fourth node.
+	start = time.Now()
+	e.mustPlex("join", "-f", e.spec, plexName, "4")
+	t.Logf("FIGURE join one worker: %s", time.Since(start).Round(100*time.Millisecond))
+	expectReady(t, ctx, cs, plexName+"1", plexName+"2", plexName+"3", plexName+"4")
+
+	// 5. drain a worker holding a PDB-protected pod: blocked, then allowed.
+	drainBehindPDB(t, ctx, e, cs, plexName+"4")
+
+	// status shows what is left.
+	out := e.mustPlex("status", plexName)
+	if !strings.Contains(out, plexName+"3") || strings.Contains(out, plexName+"4") {
+		t.Fatalf("status after drain --delete:\n%s", out)
+	}
+
+	// 6. down, and nothing labelled is left.
+	e.mustPlex("down", plexName)
+	left := h.Incus(t, "list", "user.plex.plex="+plexName, "-c", "n", "-f", "csv")
+	if strings.TrimSpace(left) != "" {
+		t.Fatalf("instances left after down: %s", left)
+	}
+}
+
+func expectReady(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, names ...string) {
+	t.Helper()
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := map[string]bool{}
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready[n.Name] = true
+			}
+		}
+	}
+	for _, n := range names {
+		if !ready[n] {
+			t.Fatalf("node %s not Ready (ready: %v)", n, ready)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, f func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ok, err := f()
+		if ok {
+			return
+		}
+		lastErr = err
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
+}
+
+// checkService runs two echo replicas, one on each worker, and a client pod
+// on the control plane that calls them through the Service's ClusterIP; both
+// replicas must answer.
+func checkService(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, workers []string, clientNode string) {
+	t.Helper()
+	ns := "default"
+	labels := map[string]string{"app": "echo"}
+	replicas := int32(2)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					Affinity: &corev1.Affinity{
+						NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+							NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{
+								Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: workers,
+							}}}},
+						}},
+						PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+							LabelSelector: &metav1.LabelSelector{MatchLabels: labels}, TopologyKey: "kubernetes.io/hostname",
+						}}},
+					},
+					Containers: []corev1.Container{{Name: "echo", Image: echoImage, Args: []string{"serve", ":8080"}}},
+				},
+			},
+		},
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo"},
+		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var podNames []string
+	waitFor(t, "two echo replicas running on two workers", 3*time.Minute, func() (bool, error) {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=echo"})
+		if err != nil {
+			return false, err
+		}
+		podNames = podNames[:0]
+		nodes := map[string]bool{}
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
+				podNames = append(podNames, p.Name)
+				nodes[p.Spec.NodeName] = true
+			}
+		}
+		return len(podNames) == 2 && len(nodes) == 2, fmt.Errorf("running: %v on %v", podNames, nodes)
+	})
+	url := fmt.Sprintf("http://%s/", svc.Spec.ClusterIP)
+	client := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "echo-client"},
+		Spec: corev1.PodSpec{
+			NodeName:      clientNode,
+			RestartPolicy: corev1.RestartPolicyNever,
+			Tolerations:   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			Containers:    []corev1.Container{{Name: "get", Image: echoImage, Args: []string{"get", url, "30"}}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, client, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the client pod to finish", 2*time.Minute, func() (bool, error) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, "echo-client", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed, fmt.Errorf("phase %s", p.Status.Phase)
+	})
+	logs, err := cs.CoreV1().Pods(ns).GetLogs("echo-client", &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("client logs: %v", err)
+	}
+	for _, name := range podNames {
+		if !strings.Contains(string(logs), name) {
+			t.Fatalf("replica %s never answered through %s from %s; client said:\n%s", name, url, clientNode, logs)
+		}
+	}
+}
+
+// drainBehindPDB puts a pod protected by a PodDisruptionBudget on node, checks
+// that drain --delete is refused with a clear error and keeps the node, then
+// relaxes the budget and drains it away.
+func drainBehindPDB(t *testing.T, ctx context.Context, e *env, cs *kubernetes.Clientset, node string) {
+	t.Helper()
+	ns := "default"
+	labels := map[string]string{"app": "guarded"}
+	one := int32(1)
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "guarded"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					NodeSelector: map[string]string{"kubernetes.io/hostname": node},
+					Containers:   []corev1.Container{{Name: "echo", Image: echoImage, Args: []string{"serve", ":8080"}}},
+				},
+			},
+		},
+	}
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	minAvail := intstr.FromInt32(1)
+	if _, err := cs.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "guarded"},
+		Spec:       policyv1.PodDisruptionBudgetSpec{MinAvailable: &minAvail, Selector: &metav1.LabelSelector{MatchLabels: labels}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the guarded pod to run on "+node, 2*time.Minute, func() (bool, error) {
+		pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=guarded"})
+		if err != nil || len(pods.Items) != 1 {
+			return false, err
+		}
+		return pods.Items[0].Status.Phase == corev1.PodRunning, nil
+	})
+	waitFor(t, "the budget to be computed", time.Minute, func() (bool, error) {
+		pdb, err := cs.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "guarded", metav1.GetOptions{})
+		return err == nil && pdb.Status.ObservedGeneration >= pdb.Generation && pdb.Status.CurrentHealthy == 1, err
+	})
+
+	out, err := e.plex("drain", node, "--ignore-daemonsets", "--delete", "--timeout", "15s")
+	if err == nil {
+		t.Fatalf("drain of %s succeeded although a budget protects its only guarded pod:\n%s", node, out)
+	}
+	if !strings.Contains(out, "PodDisruptionBudget") || !strings.Contains(out, "guarded") {
+		t.Fatalf("drain blocked without a clear error naming the budget and pod:\n%s", out)
+	}
+	if _, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err != nil {
+		t.Fatalf("blocked drain removed node %s: %v", node, err)
+	}
+
+	zero := intstr.FromInt32(0)
+	pdb, err := cs.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "guarded", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdb.Spec.MinAvailable = &zero
+	if _, err := cs.PolicyV1().PodDisruptionBudgets(ns).Update(ctx, pdb, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relaxed budget to allow a disruption", time.Minute, func() (bool, error) {
+		p, err := cs.PolicyV1().PodDisruptionBudgets(ns).Get(ctx, "guarded", metav1.GetOptions{})
+		return err == nil && p.Status.DisruptionsAllowed >= 1, err
+	})
+	e.mustPlex("drain", node, "--ignore-daemonsets", "--delete", "--timeout", "2m")
+	if _, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err == nil {
+		t.Fatalf("node %s still registered after drain --delete", node)
+	}
+}
