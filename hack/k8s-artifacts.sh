@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions are called indirectly ("build_${g}"), after an early exit
 # k8s-artifacts.sh [VERSION] — build the static Kubernetes binaries that plex's
 # node images and control-plane images need, from the Go module proxy alone.
 #
@@ -20,6 +21,9 @@
 # Environment: PLEX_CACHE (default /var/cache/plex-dev), ETCD_VERSION (v3.6.5),
 # COREDNS_VERSION (v1.12.1), PLEX_K8S_FORCE=1 to ignore the stamps.
 set -euo pipefail
+# The whole script is one compound command, so bash parses it before running
+# it: editing this file while a 10-minute build runs cannot derail that build.
+{
 
 VERSION="${1:-v1.34.4}"
 PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
@@ -259,8 +263,11 @@ for g in "${GROUPS_ALL[@]}"; do
 done
 
 step "check"
-"${BIN}/kubeadm" version -o short
-"${BIN}/kubelet" --version
+v="$("${BIN}/kubeadm" version -o short)"
+[[ "${v}" == "${VERSION}" ]] || { echo "k8s-artifacts: kubeadm version -o short says ${v}, want ${VERSION}" >&2; exit 1; }
+v="$("${BIN}/kubelet" --version)"
+[[ "${v}" == "Kubernetes ${VERSION}" ]] || { echo "k8s-artifacts: kubelet --version says ${v}, want Kubernetes ${VERSION}" >&2; exit 1; }
+echo "kubeadm ${VERSION}, ${v}"
 # sed, not head: with pipefail, a writer killed by SIGPIPE fails the script.
 "${BIN}/etcd" --version | sed -n 1p
 "${BIN}/coredns" -version | sed -n 1p
@@ -272,5 +279,9 @@ for b in "${K8S_BINS[@]}" etcd coredns pause; do
   fi
 done
 done_step
-(cd "${BIN}" && ls -l "${K8S_BINS[@]}" etcd coredns pause | awk '{printf "    %-26s %6.1f MB\n", $9, $5/1e6}')
+for b in "${K8S_BINS[@]}" etcd coredns pause; do
+  printf '    %-26s %6.1f MB\n' "${b}" "$(($(stat -c %s "${BIN}/${b}") / 100000))e-1"
+done
 echo "k8s-artifacts: done in $((SECONDS - T_ALL)) s; binaries in ${BIN}"
+exit 0
+}

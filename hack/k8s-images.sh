@@ -33,7 +33,7 @@ IPT_PKGS=(iptables libxtables12 libip4tc2 libip6tc2 libnftnl11 libmnl0
 t0=${SECONDS}
 step_start=0
 step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s) $*"; }
+done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
 step "artifacts ${VERSION}"
 "${HACK_DIR}/k8s-artifacts.sh" "${VERSION}"
@@ -57,7 +57,7 @@ iptables_root() {
     fi
   fi
   local want
-  want="$(cd "${debs}" && ls -1 ./*.deb | sort)"
+  want="$(cd "${debs}" && printf '%s\n' ./*.deb | sort)"
   if [[ -f "${root}/.plex-debs" && "$(cat "${root}/.plex-debs")" == "${want}" ]]; then
     echo "    ${root} is up to date"
     return 0

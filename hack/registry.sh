@@ -115,6 +115,7 @@ cmd_up() {
   # A clean environment: REGISTRY_* variables would override the config file.
   # The child writes its own pid: setsid forks when it is a group leader, so
   # $! would not always be the registry's pid.
+  # shellcheck disable=SC2016 # expanded by the inner bash
   setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' registry "${PIDFILE}" \
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ "${REGISTRY_BIN}" serve "${CONFIG}" \
     </dev/null >>"${LOG}" 2>&1 &
@@ -159,14 +160,17 @@ cmd_down() {
 }
 
 cmd_status() {
-  local pid
-  pid="$(running_pid || true)"
-  if answers; then
-    echo "registry: up at http://${ADDR} ${pid:+(pid ${pid})}"
-  else
-    echo "registry: down at http://${ADDR} ${pid:+(pid ${pid} alive but not answering)}"
-    return 1
+  local pid ours="" rc=0
+  if pid="$(running_pid)"; then
+    ours="our registry, pid ${pid}, listens on $(awk '$1=="addr:"{print $2}' "${CONFIG}" 2>/dev/null)"
   fi
+  if answers; then
+    echo "registry: http://${ADDR}/v2/ answers${ours:+; ${ours}}"
+  else
+    echo "registry: http://${ADDR}/v2/ does not answer${ours:+; ${ours}}"
+    rc=1
+  fi
+  return "${rc}"
 }
 
 case "${1:-}" in

@@ -101,7 +101,11 @@ func plexStatus(ctx context.Context, srv *incus.Server, lp *livePlex) PlexStatus
 	}
 	for _, n := range lp.Plex.Nodes {
 		in := byName[n.Name]
-		ns := NodeStatus{Name: n.Name, Role: n.Role, Address: n.Address, Member: in.Location, Incus: in.Status, Kubernetes: "unknown"}
+		member := in.Location
+		if member == "none" { // a standalone server
+			member = ""
+		}
+		ns := NodeStatus{Name: n.Name, Role: n.Role, Address: n.Address, Member: member, Incus: in.Status, Kubernetes: "unknown"}
 		if apiOK {
 			ns.Kubernetes = "absent"
 			if s, ok := k8s[n.Name]; ok {

@@ -20,6 +20,7 @@ type component struct {
 	tag      string   //
 	aliases  []string // further repo:tag names for the same image
 	iptables bool     // also carry iptables (kube-proxy)
+	path     string   // the binary's path, when it is not in --bin-dir (--extra)
 }
 
 func (c component) ref() string { return c.repo + ":" + c.tag }
@@ -68,7 +69,10 @@ type recipe struct {
 
 // prepare lays out the files and the config of c's image.
 func prepare(c component, o *options) (*recipe, error) {
-	bin := filepath.Join(o.binDir, c.binary)
+	bin := c.path
+	if bin == "" {
+		bin = filepath.Join(o.binDir, c.binary)
+	}
 	fi, err := os.Stat(bin)
 	if err != nil {
 		return nil, fmt.Errorf("building %s: %w (run hack/k8s-artifacts.sh first)", c.ref(), err)

@@ -43,6 +43,7 @@ type options struct {
 	kubeadm      string
 	chrootCheck  bool
 	cacheDir     string
+	extras       []string
 }
 
 func main() {
@@ -76,6 +77,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.kubeadm, "kubeadm", "", "kubeadm binary for --check (default <bin-dir>/kubeadm)")
 	fs.BoolVar(&o.chrootCheck, "chroot-check", false, "afterwards, pull kube-proxy back, unpack it and run its iptables in a chroot and a new network namespace (root only)")
 	fs.StringVar(&o.cacheDir, "cache-dir", filepath.Join(cache, "imagebuild"), "where to remember the digests of built images")
+	fs.Func("extra", "also build REPO:TAG=BINARY, a static binary as a one-layer image (repeatable), e.g. plex-e2e/echo:v1=/tmp/echo", func(v string) error {
+		o.extras = append(o.extras, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,6 +123,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		comps = sel
 	}
 
+	for _, e := range o.extras {
+		ref, bin, ok := strings.Cut(e, "=")
+		repo, tag, ok2 := strings.Cut(ref, ":")
+		if !ok || !ok2 || bin == "" {
+			return fmt.Errorf("--extra %q: write REPO:TAG=BINARY", e)
+		}
+		comps = append(comps, component{binary: filepath.Base(bin), repo: repo, tag: tag, path: bin})
+	}
 	if err := pushAll(ctx, o, comps, out); err != nil {
 		return err
 	}

@@ -31,8 +31,12 @@ if [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ]; then
 fi
 rm -f /var/lib/systemd/random-seed /var/lib/systemd/credential.secret
 
+# journald keeps writing until the instance stops; send it to /run (gone at
+# shutdown) first, or the image carries an 8 MB journal named after this
+# instance's machine-id.
+journalctl --relinquish-var 2>/dev/null || true
 rm -rf /var/log/journal/* /var/lib/dhcp/*.leases
-find /var/log -type f \( -name '*.log' -o -name '*.gz' -o -name '*.[0-9]' \) -delete
+find /var/log -type f \( -name '*.log' -o -name '*.gz' -o -name '*.xz' -o -name '*.[0-9]' \) -delete
 for f in /var/log/wtmp /var/log/btmp /var/log/lastlog; do
   [ -f "$f" ] && : >"$f"
 done

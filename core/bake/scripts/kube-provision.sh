@@ -71,7 +71,12 @@ command -v apt-get >/dev/null || {
   exit 1
 }
 step "apt-get update"
-apt-get -q -o Dpkg::Use-Pty=0 update
+# Error-Mode=any: a mirror that cannot be reached fails here, not later as
+# "Unable to locate package".
+if ! apt-get -q -o Dpkg::Use-Pty=0 -o APT::Update::Error-Mode=any update; then
+  echo "apt-get update failed: the instance has to reach the base's package mirror, directly or through --apt-proxy${PLEX_APT_PROXY:+ (now $PLEX_APT_PROXY)}"
+  exit 1
+fi
 step "apt-get install $PLEX_PACKAGES"
 # shellcheck disable=SC2086 # the list is meant to split
 apt-get -q -y -o Dpkg::Use-Pty=0 install --no-install-recommends $PLEX_PACKAGES

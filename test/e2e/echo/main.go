@@ -29,7 +29,8 @@ func main() {
 		if len(os.Args) > 3 {
 			n, _ = strconv.Atoi(os.Args[3])
 		}
-		c := &http.Client{Timeout: 3 * time.Second}
+		// A new connection per request, so the Service balances each one.
+		c := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 		failed := 0
 		for i := 0; i < n; i++ {
 			resp, err := c.Get(os.Args[2])
