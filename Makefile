@@ -78,3 +78,7 @@ lint:
 
 clean:
 	rm -rf $(BIN)
+
+## bench: time up (1+1, 1+2, 1+4), join, and plain incus launch; medians of 3
+bench: images bake build
+	hack/bench.sh

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/plex-dev/plex/core/cni"
@@ -153,6 +154,28 @@ func (r *run) syncNetwork(ctx context.Context, present []plan.Node) error {
 			return err
 		}
 		_, err = r.srv.Run(ctx, n.Name, "sh", "-c", cni.RouteScript(r.px, routes, "eth0"))
+		return err
+	})
+}
+
+// cniManifestPath is where a user's CNI manifest is put on the control plane.
+const cniManifestPath = kubeadmDir + "/cni.yaml"
+
+// applyCNIManifest applies the user's CNI manifest (cni: manifest) with the
+// control plane's kubectl. kubectl apply is idempotent, so every run does it.
+func (r *run) applyCNIManifest(ctx context.Context, cp plan.Node) error {
+	if r.px.CNI != "manifest" {
+		return nil
+	}
+	return r.step("applying CNI manifest "+r.px.CNIManifest, func() error {
+		b, err := os.ReadFile(r.px.CNIManifest)
+		if err != nil {
+			return fmt.Errorf("reading cniManifest: %w", err)
+		}
+		if err := r.srv.PushFile(ctx, cp.Name, cniManifestPath, b, 0o600); err != nil {
+			return err
+		}
+		_, err = r.srv.Run(ctx, cp.Name, "kubectl", "--kubeconfig", adminConfPath, "apply", "-f", cniManifestPath)
 		return err
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -165,6 +166,9 @@ func (r *run) up(ctx context.Context, o UpOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := r.applyCNIManifest(ctx, cp); err != nil {
+		return err
+	}
 	if err := r.joinNodes(ctx, cp, facts, kubeNodes(r.px.Nodes)); err != nil {
 		return err
 	}
@@ -207,6 +211,11 @@ func (r *run) preflight(ctx context.Context) (map[string]incus.Instance, error) 
 	var errs []error
 	for _, in := range list {
 		existing[in.Name] = in
+	}
+	if r.px.CNI == "manifest" {
+		if _, err := os.Stat(r.px.CNIManifest); err != nil {
+			errs = append(errs, fmt.Errorf("cniManifest: %w; give the path of a CNI manifest (relative to the spec file)", err))
+		}
 	}
 	images := map[string]bool{}
 	for _, n := range r.px.Nodes {

@@ -48,6 +48,8 @@ Start with:
 		newDrainCommand(s),
 		newDownCommand(s, kf),
 		newStatusCommand(s),
+		newKubeconfigCommand(s, kf),
+		newSSHCommand(s),
 		newVersionCommand(s, "kubectl-plex"),
 	)
 	return cmd
