@@ -30,6 +30,9 @@ var kubeSettings = map[string]string{
 		"conntrack", "iptables", "ethtool", "socat", "ebtables", "kmod",
 		"ca-certificates", "procps", "iproute2", "util-linux", "mount",
 		"dbus", "systemd-resolved",
+		// keepalived holds the API VIP of a three-control-plane plex; it
+		// stays off unless plex writes its config.
+		"keepalived",
 	}, " "),
 	"PLEX_SANDBOX_IMAGE":          "registry.k8s.io/pause:3.10.1",
 	"PLEX_CONTAINERD_CONFIG_PATH": "/etc/containerd/certs.d",
@@ -46,6 +49,9 @@ const (
 
 // steps lists a bake's steps in order.
 func (b *baker) steps() []step {
+	if b.o.Type == TypeRegistry {
+		return b.registrySteps()
+	}
 	o := b.o
 	from := "the upstream release downloads"
 	if o.KubeArtifacts != "" {

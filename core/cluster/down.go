@@ -42,10 +42,14 @@ type DownOptions struct {
 
 // Down deletes every instance labelled for the plex, and its kubeconfig
 // context and known_hosts. Instances without plex's labels are never touched.
-// Deleting a plex that does not exist is not an error.
+// Deleting a plex that does not exist is not an error. With File and no
+// Name, every plex of the file goes down, each on its remote, in parallel.
 func Down(ctx context.Context, o DownOptions) error {
 	if o.Log == nil {
 		o.Log = status.Discard()
+	}
+	if o.allOfFile() {
+		return downOfFile(ctx, o) // remotes.go
 	}
 	srv, err := o.connect(ctx)
 	if err != nil {

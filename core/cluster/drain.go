@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/kubectl/pkg/drain"
 
@@ -35,7 +36,10 @@ type DrainOptions struct {
 	// Delete also resets the node, deletes the Node object and the
 	// instance, and removes the routes to its pods from the other nodes.
 	Delete bool
-	Log    *status.Logger
+	// IgnoreQuorum deletes a control-plane node even when etcd would lose
+	// its quorum.
+	IgnoreQuorum bool
+	Log          *status.Logger
 	// Out receives kubectl drain's own progress lines.
 	Out io.Writer
 }
@@ -71,8 +75,34 @@ func Drain(ctx context.Context, o DrainOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.Delete && cpName == o.Node {
-		return fmt.Errorf("%s is the control plane of plex %s; deleting it would end the cluster: use `kubectl plex down %s`", o.Node, plexName, plexName)
+	var cps []plan.Node
+	isCP := false
+	for _, n := range lp.Plex.Nodes {
+		if n.Role == plan.RoleControlPlane {
+			cps = append(cps, n)
+			isCP = isCP || n.Name == o.Node
+		}
+	}
+	if o.Delete && isCP {
+		if len(cps) == 1 {
+			return fmt.Errorf("%s is the only control-plane node of plex %s; deleting it would end the cluster: use `kubectl plex down %s`", o.Node, plexName, plexName)
+		}
+		if !o.IgnoreQuorum {
+			h, err := etcdHealth(ctx, srv, cpName, cps)
+			if err != nil {
+				return fmt.Errorf("checking etcd's quorum before removing %s (--ignore-quorum skips this): %w", o.Node, err)
+			}
+			if err := checkQuorumAfterRemoving(h, o.Node); err != nil {
+				return err
+			}
+		}
+		// Ask the API through another control plane: this one is going.
+		for _, n := range cps {
+			if n.Name != o.Node && runningInstance(lp, n.Name) {
+				cpName = n.Name
+				break
+			}
+		}
 	}
 	admin, err := srv.PullFile(ctx, cpName, adminConfPath)
 	if err != nil {
@@ -120,6 +150,11 @@ func Drain(ctx context.Context, o DrainOptions) error {
 		return nil
 	}
 	if err := r.step("kubeadm reset on "+o.Node, func() error {
+		if isCP {
+			// Hand the API VIP to another control plane before this API
+			// server goes away.
+			_, _ = srv.Run(ctx, o.Node, "systemctl", "disable", "--now", "keepalived")
+		}
 		_, err := srv.Run(ctx, o.Node, "kubeadm", "reset", "--force")
 		return err
 	}); err != nil {
@@ -127,7 +162,13 @@ func Drain(ctx context.Context, o DrainOptions) error {
 	}
 	if registered {
 		if err := r.step("deleting Node "+o.Node, func() error {
-			return cs.CoreV1().Nodes().Delete(ctx, o.Node, metav1.DeleteOptions{})
+			return retryAPI(ctx, func() error {
+				err := cs.CoreV1().Nodes().Delete(ctx, o.Node, metav1.DeleteOptions{})
+				if apierrors.IsNotFound(err) {
+					return nil
+				}
+				return err
+			})
 		}); err != nil {
 			return err
 		}
@@ -165,4 +206,31 @@ func (ref Ref) connectNode(ctx context.Context) (*incus.Server, error) {
 		ref.File = ""
 	}
 	return ref.connect(ctx)
+}
+
+// runningInstance reports whether the plex's instance name is running.
+func runningInstance(lp *livePlex, name string) bool {
+	for _, in := range lp.Instances {
+		if in.Name == name {
+			return in.Status == "Running"
+		}
+	}
+	return false
+}
+
+// retryAPI retries an API call a few times over about ten seconds: when the
+// API VIP moves between control planes, open connections are reset.
+func retryAPI(ctx context.Context, f func() error) error {
+	var err error
+	for i := 0; i < 6; i++ {
+		if err = f(); err == nil || apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return err
 }

@@ -75,8 +75,27 @@ func Join(ctx context.Context, o JoinOptions) error {
 			if tmpl == nil {
 				return fmt.Errorf("plex %s has no kube node group to model new workers on", o.Name)
 			}
+			want, err := spec.ParseIndices(indices)
+			if err != nil {
+				return fmt.Errorf("indices %q: %w", indices, err)
+			}
+			inSpec := map[int]bool{}
+			for _, n := range px.Nodes {
+				inSpec[n.Index] = true
+			}
+			var extra []string
+			for _, i := range want {
+				// An index the spec has is that spec node (a control plane
+				// coming back, say); only the others are new workers.
+				if !inSpec[i] {
+					extra = append(extra, strconv.Itoa(i))
+				}
+			}
+			if len(extra) == 0 {
+				return nil
+			}
 			g := *tmpl
-			g.Indices, g.Role = indices, "worker"
+			g.Indices, g.Role = strings.Join(extra, ", "), "worker"
 			sp.Nodes = append(sp.Nodes, g)
 		}
 		return nil

@@ -24,16 +24,6 @@ const (
 	routesDropIn = "/etc/systemd/network/10-cloud-init-eth0.network.d/50-plex-routes.conf"
 )
 
-// firstControlPlane is the node kubeadm init runs on.
-func firstControlPlane(px plan.Plex) (plan.Node, error) {
-	for _, n := range px.Nodes {
-		if n.Role == plan.RoleControlPlane {
-			return n, nil
-		}
-	}
-	return plan.Node{}, fmt.Errorf("plex %s has no control-plane node", px.Name)
-}
-
 // fileExists reports whether a path exists in a node.
 func (r *run) fileExists(ctx context.Context, node, path string) (bool, error) {
 	code, err := r.srv.Exec(ctx, node, []string{"test", "-e", path}, incus.ExecOptions{})
@@ -43,43 +33,60 @@ func (r *run) fileExists(ctx context.Context, node, path string) (bool, error) {
 	return code == 0, nil
 }
 
-// initControlPlane runs kubeadm init on the first control-plane node unless
-// it ran before.
+// initControlPlane returns a control-plane node of the running cluster:
+// the first one that has been initialised, or, when none has, the first
+// control-plane node after running kubeadm init on it. With three control
+// planes the certificates are uploaded, encrypted, for the others to join.
 func (r *run) initControlPlane(ctx context.Context, facts nodeFacts) (plan.Node, error) {
-	cp, err := firstControlPlane(r.px)
-	if err != nil {
-		return cp, err
+	cps := controlPlaneNodes(r.px)
+	if len(cps) == 0 {
+		return plan.Node{}, fmt.Errorf("plex %s has no control-plane node", r.px.Name)
 	}
-	done, err := r.fileExists(ctx, cp.Name, adminConfPath)
-	if err != nil || done {
-		return cp, err
+	for _, n := range cps {
+		done, err := r.fileExists(ctx, n.Name, adminConfPath)
+		if err != nil {
+			return n, err
+		}
+		if done {
+			return n, nil
+		}
 	}
+	cp := cps[0]
 	r.markChanged()
 	return cp, r.step("kubeadm init on "+cp.Name, func() error {
 		token, err := kubeadm.NewToken()
 		if err != nil {
 			return err
 		}
-		cfg, err := kubeadm.InitConfig(r.px, cp, kubeadm.InitOptions{
+		opts := kubeadm.InitOptions{
 			Token:               token,
 			CgroupV1:            facts.CgroupV1,
 			RestrictOOMScoreAdj: facts.RestrictOOMScoreAdj,
-		})
+		}
+		args := []string{"kubeadm", "init", "--config", kubeadmDir + "/kubeadm-init.yaml", "--skip-token-print"}
+		if len(cps) > 1 {
+			if opts.CertificateKey, err = kubeadm.NewCertificateKey(); err != nil {
+				return err
+			}
+			args = append(args, "--upload-certs", "--skip-certificate-key-print")
+		}
+		cfg, err := kubeadm.InitConfig(r.px, cp, opts)
 		if err != nil {
 			return err
 		}
 		if err := r.srv.PushFile(ctx, cp.Name, kubeadmDir+"/kubeadm-init.yaml", cfg, 0o600); err != nil {
 			return err
 		}
-		_, err = r.srv.Run(ctx, cp.Name, "kubeadm", "init", "--config", kubeadmDir+"/kubeadm-init.yaml", "--skip-token-print")
+		_, err = r.srv.Run(ctx, cp.Name, args...)
 		return err
 	})
 }
 
-// joinNodes joins every node of nodes that has not joined yet, in parallel,
-// with one fresh short-lived token, pinned to the cluster CA.
+// joinNodes joins every node of nodes that has not joined yet with one fresh
+// short-lived token, pinned to the cluster CA: control-plane nodes one at a
+// time (etcd grows one member at a time), then workers in parallel.
 func (r *run) joinNodes(ctx context.Context, cp plan.Node, facts nodeFacts, nodes []plan.Node) error {
-	var todo []plan.Node
+	var cps, workers []plan.Node
 	for _, n := range nodes {
 		if n.Name == cp.Name {
 			continue
@@ -88,40 +95,71 @@ func (r *run) joinNodes(ctx context.Context, cp plan.Node, facts nodeFacts, node
 		if err != nil {
 			return err
 		}
-		if !done {
-			todo = append(todo, n)
+		switch {
+		case done:
+		case n.Role == plan.RoleControlPlane:
+			cps = append(cps, n)
+		default:
+			workers = append(workers, n)
 		}
 	}
-	if len(todo) == 0 {
+	if len(cps)+len(workers) == 0 {
 		return nil
 	}
 	r.markChanged()
-	return r.step(fmt.Sprintf("joining %d node(s) %s", len(todo), strings.Join(nodeNames(todo), ", ")), func() error {
-		token, err := kubeadm.NewToken()
+	token, err := kubeadm.NewToken()
+	if err != nil {
+		return err
+	}
+	if _, err := r.srv.Run(ctx, cp.Name, "kubeadm", "token", "create", token, "--ttl", "15m", "--description", "plex join"); err != nil {
+		return fmt.Errorf("creating a join token: %w", err)
+	}
+	ca, err := r.srv.PullFile(ctx, cp.Name, caCertPath)
+	if err != nil {
+		return err
+	}
+	hash, err := kubeadm.CACertHash(ca)
+	if err != nil {
+		return err
+	}
+	join := func(n plan.Node, o kubeadm.JoinOptions) error {
+		cfg, err := kubeadm.JoinConfig(r.px, n, o)
 		if err != nil {
 			return err
 		}
-		if _, err := r.srv.Run(ctx, cp.Name, "kubeadm", "token", "create", token, "--ttl", "15m", "--description", "plex join"); err != nil {
-			return fmt.Errorf("creating a join token: %w", err)
+		if err := r.srv.PushFile(ctx, n.Name, kubeadmDir+"/kubeadm-join.yaml", cfg, 0o600); err != nil {
+			return err
 		}
-		ca, err := r.srv.PullFile(ctx, cp.Name, caCertPath)
+		_, err = r.srv.Run(ctx, n.Name, "kubeadm", "join", "--config", kubeadmDir+"/kubeadm-join.yaml")
+		return err
+	}
+	if len(cps) > 0 {
+		// The certificates uploaded at init expire after two hours: upload
+		// them again under a fresh key for these joins.
+		key, err := kubeadm.NewCertificateKey()
 		if err != nil {
 			return err
 		}
-		hash, err := kubeadm.CACertHash(ca)
-		if err != nil {
+		if err := r.step("uploading control-plane certificates on "+cp.Name, func() error {
+			_, err := r.srv.Run(ctx, cp.Name, "kubeadm", "init", "phase", "upload-certs", "--upload-certs", "--certificate-key", key, "--skip-certificate-key-print")
+			return err
+		}); err != nil {
 			return err
 		}
-		return parallel(todo, func(n plan.Node) error {
-			cfg, err := kubeadm.JoinConfig(r.px, n, kubeadm.JoinOptions{Token: token, CACertHash: hash})
-			if err != nil {
+		for _, n := range cps {
+			if err := r.step("joining control-plane node "+n.Name, func() error {
+				return join(n, kubeadm.JoinOptions{Token: token, CACertHash: hash, ControlPlane: true, CertificateKey: key})
+			}); err != nil {
 				return err
 			}
-			if err := r.srv.PushFile(ctx, n.Name, kubeadmDir+"/kubeadm-join.yaml", cfg, 0o600); err != nil {
-				return err
-			}
-			_, err = r.srv.Run(ctx, n.Name, "kubeadm", "join", "--config", kubeadmDir+"/kubeadm-join.yaml")
-			return err
+		}
+	}
+	if len(workers) == 0 {
+		return nil
+	}
+	return r.step(fmt.Sprintf("joining %d node(s) %s", len(workers), strings.Join(nodeNames(workers), ", ")), func() error {
+		return parallel(workers, func(n plan.Node) error {
+			return join(n, kubeadm.JoinOptions{Token: token, CACertHash: hash})
 		})
 	})
 }

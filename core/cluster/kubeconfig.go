@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -25,6 +26,11 @@ func kubeconfigPath(explicit string) string {
 	return rules.GetDefaultFilename()
 }
 
+// kubeconfigMu serialises the read-modify-write of the kubeconfig file:
+// plexes of one file are brought up and down in parallel, and each merges or
+// removes its own context.
+var kubeconfigMu sync.Mutex
+
 // mergeKubeconfig merges a plex's admin kubeconfig into the user's file as
 // context plex-<name>, makes it current, and writes the file 0600.
 func mergeKubeconfig(explicit, plex string, admin []byte) (string, error) {
@@ -36,6 +42,8 @@ func mergeKubeconfig(explicit, plex string, admin []byte) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("the admin kubeconfig has no current context")
 	}
+	kubeconfigMu.Lock()
+	defer kubeconfigMu.Unlock()
 	path := kubeconfigPath(explicit)
 	dst, err := clientcmd.LoadFromFile(path)
 	if os.IsNotExist(err) {
@@ -64,6 +72,8 @@ func mergeKubeconfig(explicit, plex string, admin []byte) (string, error) {
 
 // removeFromKubeconfig deletes a plex's context, cluster and user.
 func removeFromKubeconfig(explicit, plex string) error {
+	kubeconfigMu.Lock()
+	defer kubeconfigMu.Unlock()
 	path := kubeconfigPath(explicit)
 	cfg, err := clientcmd.LoadFromFile(path)
 	if os.IsNotExist(err) {

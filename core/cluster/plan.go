@@ -6,6 +6,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
 
 	"github.com/plex-dev/plex/core/incus"
@@ -38,6 +39,9 @@ type PlanOptions struct {
 type PlanResult struct {
 	Plan    *plan.Plan               `json:"plan"`
 	Changes map[string][]plan.Change `json:"changes"`
+	// Notes are remarks on the placement, such as a node that exists on
+	// another member than the spec names.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // LoadPlan reads, validates and resolves a spec file, applies the target
@@ -103,40 +107,32 @@ func Plan(ctx context.Context, opts PlanOptions) (*PlanResult, error) {
 		wg   sync.WaitGroup
 		errs []error
 	)
-	for _, px := range p.Plexes {
+	for i := range p.Plexes {
 		wg.Add(1)
-		go func(px plan.Plex) {
+		go func(px *plan.Plex) {
 			defer wg.Done()
-			existing, err := existingInstances(ctx, opts.IncusConfig, px)
+			var existing []plan.Existing
+			var notes []string
+			srv, err := incus.Connect(ctx, incus.ConnectOptions{ConfigPath: opts.IncusConfig, Remote: px.Remote, Project: px.Project})
+			if err == nil {
+				existing, notes, err = inspectRemote(ctx, srv, px)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, fmt.Errorf("plex %q: %w (use --offline to plan without looking at Incus)", px.Name, err))
 				return
 			}
-			res.Changes[px.Name] = plan.Diff(px, existing)
-		}(px)
+			res.Changes[px.Name] = plan.Diff(*px, existing)
+			for _, n := range notes {
+				res.Notes = append(res.Notes, px.Name+": "+n)
+			}
+		}(&p.Plexes[i])
 	}
 	wg.Wait()
 	if len(errs) > 0 {
 		return nil, joinErrors(errs)
 	}
+	sort.Strings(res.Notes)
 	return res, nil
-}
-
-// existingInstances lists what is on a plex's remote in the form Diff takes.
-func existingInstances(ctx context.Context, incusConfig string, px plan.Plex) ([]plan.Existing, error) {
-	srv, err := incus.Connect(ctx, incus.ConnectOptions{ConfigPath: incusConfig, Remote: px.Remote, Project: px.Project})
-	if err != nil {
-		return nil, err
-	}
-	list, err := srv.ListInstances(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]plan.Existing, 0, len(list))
-	for _, in := range list {
-		out = append(out, plan.Existing{Name: in.Name, Status: in.Status, Location: in.Location, Plex: in.Plex(), Managed: in.Managed()})
-	}
-	return out, nil
 }

@@ -2,11 +2,14 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/plan"
 )
 
 // NodeStatus is one node as Incus and Kubernetes see it.
@@ -26,21 +29,29 @@ type NodeStatus struct {
 
 // PlexStatus is one plex's status.
 type PlexStatus struct {
-	Name   string       `json:"name"`
-	Remote string       `json:"remote"`
-	Nodes  []NodeStatus `json:"nodes"`
+	Name   string `json:"name"`
+	Remote string `json:"remote"`
+	// Endpoint is the API server endpoint in the admin kubeconfig.
+	Endpoint string       `json:"endpoint,omitempty"`
+	Nodes    []NodeStatus `json:"nodes"`
+	// Etcd is etcd's own view of its members; nil when it could not be asked.
+	Etcd      *EtcdHealth `json:"etcd,omitempty"`
+	EtcdError string      `json:"etcdError,omitempty"`
 	// APIError says why Kubernetes could not be asked, if it could not.
 	APIError string `json:"apiError,omitempty"`
 }
 
 // StatusOptions are the inputs of Status. An empty Name means every plex on
-// the remote.
+// the remote, or, with File, every plex of the file, each on its remote.
 type StatusOptions struct {
 	Ref
 }
 
 // Status reports every node of the selected plexes.
 func Status(ctx context.Context, o StatusOptions) ([]PlexStatus, error) {
+	if o.allOfFile() {
+		return statusOfFile(ctx, o) // remotes.go
+	}
 	srv, err := o.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -74,25 +85,23 @@ func Status(ctx context.Context, o StatusOptions) ([]PlexStatus, error) {
 
 func plexStatus(ctx context.Context, srv *incus.Server, lp *livePlex) PlexStatus {
 	ps := PlexStatus{Name: lp.Name, Remote: srv.Remote}
-	k8s := map[string][2]string{}
-	apiOK := false
-	if cp, err := lp.runningControlPlane(); err != nil {
+	k8s, endpoint, err := kubeNodeStates(ctx, srv, lp)
+	apiOK := err == nil
+	ps.Endpoint = endpoint
+	if err != nil {
 		ps.APIError = err.Error()
-	} else if admin, err := srv.PullFile(ctx, cp, adminConfPath); err != nil {
-		ps.APIError = "no admin kubeconfig on " + cp + " (kubeadm init has not run)"
-	} else if cs, err := clientFor(admin); err != nil {
-		ps.APIError = err.Error()
-	} else if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
-		ps.APIError = err.Error()
-	} else {
-		apiOK = true
-		for i := range nodes.Items {
-			n := &nodes.Items[i]
-			state := "NotReady"
-			if nodeReady(n) {
-				state = "Ready"
+	}
+	if cp, err := lp.runningControlPlane(); err == nil {
+		var cps []plan.Node
+		for _, n := range lp.Plex.Nodes {
+			if n.Role == plan.RoleControlPlane {
+				cps = append(cps, n)
 			}
-			k8s[n.Name] = [2]string{state, n.Status.NodeInfo.KubeletVersion}
+		}
+		if h, err := etcdHealth(ctx, srv, cp, cps); err != nil {
+			ps.EtcdError = err.Error()
+		} else {
+			ps.Etcd = h
 		}
 	}
 	byName := map[string]incus.Instance{}
@@ -115,4 +124,50 @@ func plexStatus(ctx context.Context, srv *incus.Server, lp *livePlex) PlexStatus
 		ps.Nodes = append(ps.Nodes, ns)
 	}
 	return ps
+}
+
+// endpointOf is the API server URL of a kubeconfig's current context.
+func endpointOf(kubeconfig []byte) string {
+	cfg, err := clientcmd.Load(kubeconfig)
+	if err != nil {
+		return ""
+	}
+	if c, ok := cfg.Contexts[cfg.CurrentContext]; ok {
+		if cl, ok := cfg.Clusters[c.Cluster]; ok {
+			return cl.Server
+		}
+	}
+	return ""
+}
+
+// kubeNodeStates asks the plex's API server for every node's state and
+// kubelet version, and returns the endpoint it asked.
+func kubeNodeStates(ctx context.Context, srv *incus.Server, lp *livePlex) (map[string][2]string, string, error) {
+	cp, err := lp.runningControlPlane()
+	if err != nil {
+		return nil, "", err
+	}
+	admin, err := srv.PullFile(ctx, cp, adminConfPath)
+	if err != nil {
+		return nil, "", fmt.Errorf("no admin kubeconfig on %s (kubeadm init has not run)", cp)
+	}
+	endpoint := endpointOf(admin)
+	cs, err := clientFor(admin)
+	if err != nil {
+		return nil, endpoint, err
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, endpoint, err
+	}
+	out := map[string][2]string{}
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		state := "NotReady"
+		if nodeReady(n) {
+			state = "Ready"
+		}
+		out[n.Name] = [2]string{state, n.Status.NodeInfo.KubeletVersion}
+	}
+	return out, endpoint, nil
 }

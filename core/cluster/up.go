@@ -136,6 +136,11 @@ func (r *run) up(ctx context.Context, o UpOptions) (err error) {
 		}
 	}()
 
+	// Placement first: an unknown or offline member fails the run before
+	// anything is created or deleted (placement.go).
+	if err := r.place(ctx); err != nil {
+		return err
+	}
 	if o.Recreate {
 		if err := r.step("deleting the plex for --recreate", func() error { return r.deleteAll(ctx) }); err != nil {
 			return err
@@ -160,6 +165,9 @@ func (r *run) up(ctx context.Context, o UpOptions) (err error) {
 		return err
 	}
 	if err := r.step("configuring pod network routes", func() error { return r.syncNetwork(ctx, kubeNodes(r.px.Nodes)) }); err != nil {
+		return err
+	}
+	if err := r.syncVIP(ctx); err != nil {
 		return err
 	}
 	cp, err := r.initControlPlane(ctx, facts)

@@ -11,7 +11,8 @@ import (
 )
 
 // WriteTable writes one aligned line per node: PLEX NAME ROLE ADDRESS IMAGE
-// TARGET CPU MEMORY PROFILES. When states is not nil a STATE column follows,
+// TARGET CPU MEMORY PROFILES. TARGET is the member when the plan was placed
+// against the cluster (see Place), else the spec's intent. When states is not nil a STATE column follows,
 // looked up by node name (see States); a node without a state shows "-", as
 // does any empty cell.
 func WriteTable(w io.Writer, p *Plan, states map[string]string) error {
@@ -23,7 +24,7 @@ func WriteTable(w io.Writer, p *Plan, states map[string]string) error {
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, px := range p.Plexes {
 		for _, n := range px.Nodes {
-			row := []string{px.Name, n.Name, n.Role, n.Address, n.Image, n.Target, n.CPU, n.Memory, strings.Join(n.Profiles, ",")}
+			row := []string{px.Name, n.Name, n.Role, n.Address, n.Image, targetCell(n), n.CPU, n.Memory, strings.Join(n.Profiles, ",")}
 			if states != nil {
 				row = append(row, states[n.Name])
 			}
@@ -36,6 +37,15 @@ func WriteTable(w io.Writer, p *Plan, states map[string]string) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// targetCell is the node's target, and how Place chose it when that was not
+// the spec naming the member: "m2 (spread)", "m1 (@fast)", "m1 (exists)".
+func targetCell(n Node) string {
+	if n.Placed == "" || n.Placed == PlacedSpec || n.Target == "" {
+		return n.Target
+	}
+	return n.Target + " (" + n.Placed + ")"
 }
 
 // WriteHosts writes an /etc/hosts block per plex, between a "# plex NAME"

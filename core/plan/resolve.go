@@ -31,7 +31,8 @@ const ProfilePrefix = "plex-"
 //     order take the targets round-robin in the order given.
 //   - CPU and Memory come from the limits of the node's type.
 //   - Profiles are "default" and "plex-<type>".
-//   - Endpoint is the first control-plane node's address and port 6443.
+//   - Endpoint is the first control-plane node's address and port 6443, or
+//     the API VIP's with three control planes.
 func Resolve(cfg *spec.Config) (*Plan, error) {
 	out := &Plan{Plexes: make([]Plex, 0, len(cfg.Plexes))}
 	for i := range cfg.Plexes {
@@ -61,6 +62,7 @@ func resolvePlex(sp *spec.Plex) (Plex, error) {
 		CNIManifest:       sp.CNIManifest,
 		RegistryMirror:    sp.RegistryMirror,
 		ControlPlanes:     sp.ControlPlanes,
+		APIVIP:            sp.APIVIP,
 	}
 	if sp.Flux != nil {
 		px.Flux = &Flux{URL: sp.Flux.URL, Branch: sp.Flux.Branch, Path: sp.Flux.Path}
@@ -103,6 +105,9 @@ func resolvePlex(sp *spec.Plex) (Plex, error) {
 			n.Role = RoleControlPlane
 			if px.Endpoint == "" {
 				px.Endpoint = fmt.Sprintf("%s:%d", n.Address, APIServerPort)
+				if px.APIVIP != "" {
+					px.Endpoint = fmt.Sprintf("%s:%d", px.APIVIP, APIServerPort)
+				}
 			}
 		}
 	}

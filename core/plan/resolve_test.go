@@ -88,8 +88,10 @@ func TestResolveWorkerGroups(t *testing.T) {
 	if got := strings.Join(roles, " "); got != want {
 		t.Errorf("roles:\n got %s\nwant %s", got, want)
 	}
-	if px.Endpoint != "10.212.0.14:6443" {
-		t.Errorf("endpoint %q, want the first control-plane node's", px.Endpoint)
+	// Three control planes: the endpoint is the API VIP, by default the
+	// address index 0 would have.
+	if px.Endpoint != "10.212.0.10:6443" || px.APIVIP != "10.212.0.10" {
+		t.Errorf("endpoint %q (VIP %q), want the default VIP 10.212.0.10:6443", px.Endpoint, px.APIVIP)
 	}
 	if cp := px.ControlPlaneNodes(); len(cp) != 3 || cp[0].Name != "omniplex4" {
 		t.Errorf("ControlPlaneNodes: %+v", cp)

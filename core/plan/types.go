@@ -33,6 +33,8 @@ type Plex struct {
 	CNIManifest       string `json:"cniManifest,omitempty"`
 	RegistryMirror    string `json:"registryMirror,omitempty"`
 	ControlPlanes     int    `json:"controlPlanes"`
+	// APIVIP is the control plane's virtual IP (three control planes only).
+	APIVIP string `json:"apiVIP,omitempty"`
 	// Endpoint is the API server endpoint (host:port) nodes join through.
 	Endpoint string `json:"endpoint"`
 	Flux     *Flux  `json:"flux,omitempty"`
@@ -58,9 +60,17 @@ type Node struct {
 	// PodCIDR is this node's slice of the pod subnet (kube nodes only).
 	PodCIDR string `json:"podCIDR,omitempty"`
 	Image   string `json:"image"`
-	// Target is the Incus cluster member or "@group"; empty on a standalone
-	// server.
-	Target   string   `json:"target,omitempty"`
+	// Target is where the node is created. Resolved from the spec alone it
+	// is the spec's intent: a member, "@group", or empty (no placement, or a
+	// standalone server). Place, given the live cluster, turns it into the
+	// member the node lives on.
+	Target string `json:"target,omitempty"`
+	// Placed says how Place chose Target: "spec" (the spec named the
+	// member), "spread" (plex spread the nodes evenly over the online
+	// members), "@group" (the least-loaded online member of that cluster
+	// group), or "exists" (the instance is there already). Empty when the
+	// plan was made without looking at the cluster.
+	Placed   string   `json:"placed,omitempty"`
 	CPU      string   `json:"cpu,omitempty"`
 	Memory   string   `json:"memory,omitempty"`
 	Profiles []string `json:"profiles"`

@@ -58,6 +58,11 @@ func setPlexDefaults(p *Plex) {
 	if p.ControlPlanes == 0 {
 		p.ControlPlanes = DefaultControlPlanes
 	}
+	if p.ControlPlanes == 3 && p.APIVIP == "" {
+		if a, err := p.NodeAddress(0); err == nil {
+			p.APIVIP = a.String()
+		}
+	}
 	setString(&p.CNI, CNIBridge)
 	if p.Flux != nil {
 		setString(&p.Flux.Branch, DefaultFluxBranch)

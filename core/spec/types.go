@@ -88,6 +88,11 @@ type Plex struct {
 	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
 	// ControlPlanes is the number of control-plane nodes: 1 (default) or 3.
 	ControlPlanes int `json:"controlPlanes,omitempty"`
+	// APIVIP is the virtual IP the API server is reached at when
+	// ControlPlanes is 3: keepalived on the control-plane nodes holds it, and
+	// it moves to another one when its holder fails. Default: the node
+	// subnet's network + AddressOffset (the address index 0 would have).
+	APIVIP string `json:"apiVIP,omitempty"`
 	// CNI is "bridge" (default) or "manifest".
 	CNI string `json:"cni,omitempty"`
 	// CNIManifest is the path of the manifest applied when CNI is "manifest".

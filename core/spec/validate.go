@@ -126,6 +126,7 @@ func (v *validator) plex(f string, p *Plex) planned {
 		v.add(f+".name", "node name %s would be %d characters and a hostname allows %d: shorten the plex name", p.NodeName(maxIndex), len(p.NodeName(maxIndex)), maxNameLen)
 	}
 	v.nodeAddresses(f, p, net, &pl)
+	v.apiVIP(f, p, net, &pl)
 	if len(kube) > 0 {
 		v.podCapacity(f, p, net, kube[len(kube)-1])
 	}

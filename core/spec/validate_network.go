@@ -172,3 +172,35 @@ func (v *validator) acrossPlexes(all []planned) {
 		}
 	}
 }
+
+// apiVIP checks the control plane's virtual IP: only with three control
+// planes, inside the node subnet, and no node's or the gateway's address.
+func (v *validator) apiVIP(f string, p *Plex, s subnets, pl *planned) {
+	if p.APIVIP == "" {
+		return
+	}
+	if p.ControlPlanes != 3 {
+		v.add(f+".apiVIP", "apiVIP is only used with controlPlanes: 3: remove it, or set controlPlanes: 3")
+		return
+	}
+	vip, err := netip.ParseAddr(p.APIVIP)
+	if err != nil || !vip.Is4() {
+		v.add(f+".apiVIP", "%q is not an IPv4 address: write one like 10.212.0.10", p.APIVIP)
+		return
+	}
+	if !s.node.IsValid() {
+		return
+	}
+	if !s.node.Contains(vip) || vip == s.node.Masked().Addr() {
+		v.add(f+".apiVIP", "apiVIP %s is not a host address of nodeSubnet %s: pick a free address inside it", vip, s.node)
+		return
+	}
+	if s.gateway.IsValid() && vip == s.gateway {
+		v.add(f+".apiVIP", "apiVIP %s is the gateway's address: pick a free address, or raise addressOffset so the default (network + addressOffset) is free", vip)
+	}
+	for _, n := range pl.nodes {
+		if n.addr == vip.String() {
+			v.add(f+".apiVIP", "apiVIP %s is also the address of %s: pick an address no node has", vip, p.NodeName(n.index))
+		}
+	}
+}

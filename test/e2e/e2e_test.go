@@ -34,6 +34,7 @@ const (
 
 type env struct {
 	t          *testing.T
+	name       string // the plex
 	bin        string
 	spec       string
 	kubeconfig string
@@ -64,7 +65,7 @@ func (e *env) client() *kubernetes.Clientset {
 	e.t.Helper()
 	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 		&clientcmd.ClientConfigLoadingRules{ExplicitPath: e.kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: "plex-" + plexName}).ClientConfig()
+		&clientcmd.ConfigOverrides{CurrentContext: "plex-" + e.name}).ClientConfig()
 	if err != nil {
 		e.t.Fatalf("kubeconfig: %v", err)
 	}
@@ -81,7 +82,7 @@ func TestE2E(t *testing.T) {
 		t.Fatalf("%s missing: run `make build` (make e2e does)", bin)
 	}
 	home := t.TempDir()
-	e := &env{t: t, bin: bin, spec: "testdata/e2e.yaml", kubeconfig: filepath.Join(home, "kubeconfig"), home: home}
+	e := &env{t: t, name: plexName, bin: bin, spec: "testdata/e2e.yaml", kubeconfig: filepath.Join(home, "kubeconfig"), home: home}
 	ctx := context.Background()
 
 	// A killed earlier run may have left the plex behind.

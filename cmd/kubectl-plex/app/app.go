@@ -50,6 +50,7 @@ Start with:
 		newStatusCommand(s),
 		newKubeconfigCommand(s, kf),
 		newSSHCommand(s),
+		newFluxstrapCommand(s),
 		newVersionCommand(s, "kubectl-plex"),
 	)
 	return cmd

@@ -109,7 +109,9 @@ names the pods; the node stays cordoned and is not deleted.
 
 With --delete, plex then runs kubeadm reset on the node, deletes the Node
 object and the instance, and removes the routes to its pods from the other
-nodes. The control-plane node cannot be deleted this way; use down.`,
+nodes. On a control-plane node, kubeadm reset also removes its etcd member;
+plex refuses when the members left would have no healthy majority (unless
+--ignore-quorum), and never deletes the last control-plane node (use down).`,
 		Example: `  kubectl plex drain omniplex3 --ignore-daemonsets --timeout 2m
   kubectl plex drain omniplex3 --ignore-daemonsets --delete-emptydir-data --delete`,
 		Args: cobra.ExactArgs(1),
@@ -127,6 +129,7 @@ nodes. The control-plane node cannot be deleted this way; use down.`,
 	cmd.Flags().IntVar(&o.GracePeriodSeconds, "grace-period", -1, "seconds each pod gets to terminate; negative uses the pod's own")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "give up after this long; 0 waits forever, like kubectl")
 	cmd.Flags().BoolVar(&o.Delete, "delete", false, "after draining, reset the node and delete it from the cluster and from Incus")
+	cmd.Flags().BoolVar(&o.IgnoreQuorum, "ignore-quorum", false, "with --delete on a control-plane node, remove it even if etcd loses its quorum")
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
@@ -134,17 +137,26 @@ nodes. The control-plane node cannot be deleted this way; use down.`,
 func newDownCommand(s Streams, kf *genericclioptions.ConfigFlags) *cobra.Command {
 	o := cluster.DownOptions{}
 	cmd := &cobra.Command{
-		Use:   "down NAME",
+		Use:   "down NAME | down -f FILE [NAME]",
 		Short: "Delete a plex: every instance labelled for it, and its kubeconfig context",
 		Long: `Delete every Incus instance labelled as a node of plex NAME, remove its
 context plex-NAME from the kubeconfig, and its known_hosts file. Instances
 that plex did not create are never touched. Deleting a plex that is not
-there is not an error.`,
+there is not an error.
+
+With -f FILE and no NAME, every plex of the file goes down, each on the
+remote the file names, in parallel.`,
 		Example: `  kubectl plex down omniplex
-  kubectl plex down verniplex -f examples/labs.yaml   # on the remote the spec names`,
-		Args: cobra.ExactArgs(1),
+  kubectl plex down verniplex -f examples/labs.yaml   # on the remote the spec names
+  kubectl plex down -f examples/labs.yaml             # every plex of the file`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.Name = args[0]
+			if len(args) == 0 && o.File == "" {
+				return fmt.Errorf("say which plex to delete: give its NAME, or -f FILE for every plex of a spec file")
+			}
+			if len(args) == 1 {
+				o.Name = args[0]
+			}
 			o.Kubeconfig = kubeconfigPath(kf)
 			o.Log = status.New(s.ErrOut)
 			return cluster.Down(cmd.Context(), o)

@@ -106,6 +106,9 @@ func writePlan(w io.Writer, format string, res *cluster.PlanResult) error {
 	if err := plan.WriteTable(w, res.Plan, plan.States(all)); err != nil {
 		return err
 	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 	for _, c := range all {
 		switch c.Action {
 		case plan.ActionRemove:

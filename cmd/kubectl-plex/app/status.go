@@ -20,9 +20,15 @@ func newStatusCommand(s Streams) *cobra.Command {
 		Long: `Show every node of plex NAME (or of every plex on the remote): role,
 address, Incus member, instance state, and Kubernetes state (Ready, NotReady,
 absent when the node never registered, unknown when the API server cannot be
-asked).`,
+asked), then the API endpoint and etcd's health: each member, and whether
+quorum holds.
+
+With -f FILE and no NAME, show every plex of the file, each asked on the
+remote the file names, in parallel; the lines are grouped by plex in the
+file's order, and a plex that is not up shows its planned nodes as absent.`,
 		Example: `  kubectl plex status
-  kubectl plex status omniplex -o json`,
+  kubectl plex status omniplex -o json
+  kubectl plex status -f examples/labs.yaml`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -53,24 +59,46 @@ asked).`,
 				return nil
 			}
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PLEX\tNODE\tROLE\tADDRESS\tMEMBER\tINCUS\tKUBERNETES\tVERSION")
+			fmt.Fprintln(tw, "PLEX\tREMOTE\tNODE\tROLE\tADDRESS\tMEMBER\tINCUS\tKUBERNETES\tVERSION")
 			for _, p := range st {
 				for _, n := range p.Nodes {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, n.Name, n.Role, n.Address, dash(n.Member), n.Incus, n.Kubernetes, dash(n.Version))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Remote, n.Name, n.Role, n.Address, dash(n.Member), n.Incus, n.Kubernetes, dash(n.Version))
 				}
 			}
 			if err := tw.Flush(); err != nil {
 				return err
 			}
 			for _, p := range st {
+				if p.Endpoint != "" {
+					fmt.Fprintf(s.Out, "%s: API endpoint %s\n", p.Name, p.Endpoint)
+				}
 				if p.APIError != "" {
 					fmt.Fprintf(s.Out, "%s: Kubernetes not asked: %s\n", p.Name, p.APIError)
+				}
+				if p.Etcd != nil {
+					quorum := "quorum holds"
+					if !p.Etcd.Quorum {
+						quorum = "NO QUORUM"
+					}
+					fmt.Fprintf(s.Out, "%s: etcd %d/%d healthy, %s\n", p.Name, p.Etcd.Healthy, len(p.Etcd.Members), quorum)
+					for _, m := range p.Etcd.Members {
+						state := "healthy"
+						if m.Leader {
+							state += ", leader"
+						}
+						if !m.Healthy {
+							state = "unhealthy: " + m.Error
+						}
+						fmt.Fprintf(s.Out, "  etcd %s: %s\n", m.Name, state)
+					}
+				} else if p.EtcdError != "" {
+					fmt.Fprintf(s.Out, "%s: etcd not asked: %s\n", p.Name, p.EtcdError)
 				}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&o.File, "file", "f", "", "spec file that says which incus remote to look at (default: the default remote)")
+	cmd.Flags().StringVarP(&o.File, "file", "f", "", "spec file that says which incus remote to look at (default: the default remote); without NAME, every plex of the file")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json, yaml")
 	addTargetFlags(cmd, &o.Target)
 	return cmd
