@@ -160,6 +160,25 @@ func Drain(ctx context.Context, o DrainOptions) error {
 	}); err != nil {
 		return err
 	}
+	if isCP {
+		var rest []plan.Node
+		for _, n := range cps {
+			if n.Name != o.Node {
+				rest = append(rest, n)
+			}
+		}
+		addr := ""
+		for _, n := range lp.Plex.Nodes {
+			if n.Name == o.Node {
+				addr = n.Address
+			}
+		}
+		if err := r.step("removing etcd member "+o.Node, func() error {
+			return removeEtcdMember(ctx, srv, cpName, rest, o.Node, addr)
+		}); err != nil {
+			return err
+		}
+	}
 	if registered {
 		if err := r.step("deleting Node "+o.Node, func() error {
 			return retryAPI(ctx, func() error {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -32,10 +33,9 @@ type EtcdHealth struct {
 	Quorum bool `json:"quorum"`
 }
 
-// etcdHealth asks etcd, from the host, with the health-check client
-// certificate kubeadm made on control-plane node via, for the members and
-// the status of each.
-func etcdHealth(ctx context.Context, srv *incus.Server, via string, cps []plan.Node) (*EtcdHealth, error) {
+// etcdClient connects to the etcd members on cps from the host, with the
+// health-check client certificate kubeadm made on control-plane node via.
+func etcdClient(ctx context.Context, srv *incus.Server, via string, cps []plan.Node) (*clientv3.Client, error) {
 	read := func(p string) ([]byte, error) { return srv.PullFile(ctx, via, "/etc/kubernetes/pki/etcd/"+p) }
 	caPEM, err := read("ca.crt")
 	if err != nil {
@@ -69,6 +69,47 @@ func etcdHealth(ctx context.Context, srv *incus.Server, via string, cps []plan.N
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to etcd: %w", err)
+	}
+	return cli, nil
+}
+
+// removeEtcdMember removes the member named name, or whose peer URL is at
+// address (a member added by a join that never started has no name), if
+// etcd still has it. kubeadm reset does this too, but gives up quietly when
+// it cannot reach etcd at that moment.
+func removeEtcdMember(ctx context.Context, srv *incus.Server, via string, cps []plan.Node, name, address string) error {
+	cli, err := etcdClient(ctx, srv, via, cps)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	return retryAPI(ctx, func() error {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		list, err := cli.MemberList(lctx)
+		if err != nil {
+			return fmt.Errorf("listing etcd members: %w", err)
+		}
+		for _, m := range list.Members {
+			match := m.Name == name
+			for _, u := range m.PeerURLs {
+				match = match || strings.Contains(u, "//"+address+":")
+			}
+			if match {
+				if _, err := cli.MemberRemove(lctx, m.ID); err != nil {
+					return fmt.Errorf("removing etcd member %s (%x): %w", name, m.ID, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// etcdHealth asks etcd for its members and the status of each.
+func etcdHealth(ctx context.Context, srv *incus.Server, via string, cps []plan.Node) (*EtcdHealth, error) {
+	cli, err := etcdClient(ctx, srv, via, cps)
+	if err != nil {
+		return nil, err
 	}
 	defer cli.Close()
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)

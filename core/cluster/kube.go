@@ -148,6 +148,11 @@ func (r *run) joinNodes(ctx context.Context, cp plan.Node, facts nodeFacts, node
 		}
 		for _, n := range cps {
 			if err := r.step("joining control-plane node "+n.Name, func() error {
+				// A join that failed before may have left a member for this
+				// address behind; etcd would then wait for it forever.
+				if err := removeEtcdMember(ctx, r.srv, cp.Name, []plan.Node{cp}, n.Name, n.Address); err != nil {
+					return err
+				}
 				return join(n, kubeadm.JoinOptions{Token: token, CACertHash: hash, ControlPlane: true, CertificateKey: key})
 			}); err != nil {
 				return err

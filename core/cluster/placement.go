@@ -51,7 +51,7 @@ func placeOn(remote string, members []incus.Member, px *plan.Plex, list []incus.
 	}
 	notes, err := plan.Place(px, c)
 	if err != nil {
-		return notes, fmt.Errorf("placing the nodes of plex %s on incus remote %q:\n%w", px.Name, remote, err)
+		return notes, fmt.Errorf("placing the nodes on incus remote %q:\n%w", remote, err)
 	}
 	return notes, nil
 }

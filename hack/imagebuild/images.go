@@ -21,6 +21,8 @@ type component struct {
 	aliases  []string // further repo:tag names for the same image
 	iptables bool     // also carry iptables (kube-proxy)
 	path     string   // the binary's path, when it is not in --bin-dir (--extra)
+	user     string   // USER[:GROUP] of the image config; empty is root (--extra-user)
+	caBundle string   // a PEM file to carry as the system CA bundle (--ca-bundle)
 }
 
 func (c component) ref() string { return c.repo + ":" + c.tag }
@@ -89,6 +91,13 @@ func prepare(c component, o *options) (*recipe, error) {
 		}
 		note += " + iptables (" + o.iptablesMode + ")"
 	}
+	if c.caBundle != "" {
+		if _, err := os.Stat(c.caBundle); err != nil {
+			return nil, fmt.Errorf("building %s: --ca-bundle: %w", c.ref(), err)
+		}
+		t.copyFile("etc/ssl/certs/ca-certificates.crt", c.caBundle, 0o644)
+		note += " + CA bundle"
+	}
 
 	cfg, err := empty.Image.ConfigFile()
 	if err != nil {
@@ -103,6 +112,9 @@ func prepare(c component, o *options) (*recipe, error) {
 	// sandbox (pause); an entrypoint everywhere also makes `ctr run` work.
 	cfg.Config.Entrypoint = []string{"/usr/local/bin/" + c.binary}
 	cfg.Config.WorkingDir = "/"
+	// Pods that set runAsNonRoot without runAsUser (Flux's controllers) need
+	// a numeric non-root user in the image.
+	cfg.Config.User = c.user
 	cfg.Config.Labels = map[string]string{
 		"org.opencontainers.image.title":   c.repo,
 		"org.opencontainers.image.version": c.tag,

@@ -44,6 +44,8 @@ type options struct {
 	chrootCheck  bool
 	cacheDir     string
 	extras       []string
+	extraUser    string
+	caBundle     string
 }
 
 func main() {
@@ -71,7 +73,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.etcdTag, "etcd-tag", "3.6.5-0", "tag of the etcd image (kubeadm's constants.DefaultEtcdVersion)")
 	fs.StringVar(&o.corednsTag, "coredns-tag", "v1.12.1", "tag of the coredns image (kubeadm's constants.CoreDNSVersion)")
 	fs.StringVar(&o.pauseTag, "pause-tag", "3.10.1", "tag of the pause image (kubeadm's constants.PauseVersion)")
-	fs.StringVar(&o.only, "only", "", "comma-separated repositories to build (default all), e.g. kube-proxy,pause")
+	fs.StringVar(&o.only, "only", "", "comma-separated repositories to build (default all), e.g. kube-proxy,pause; none builds only the --extra images")
 	fs.IntVar(&o.jobs, "jobs", 2, "images built and pushed at once")
 	fs.BoolVar(&o.check, "check", false, "afterwards, check that the registry has every image `kubeadm config images list` names")
 	fs.StringVar(&o.kubeadm, "kubeadm", "", "kubeadm binary for --check (default <bin-dir>/kubeadm)")
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		o.extras = append(o.extras, v)
 		return nil
 	})
+	fs.StringVar(&o.extraUser, "extra-user", "", "USER[:GROUP] the --extra images run as, e.g. 65534:65534 for controllers whose pods set runAsNonRoot (default root)")
+	fs.StringVar(&o.caBundle, "ca-bundle", "", "PEM file put into the --extra images as /etc/ssl/certs/ca-certificates.crt (e.g. Debian's), for binaries that speak TLS")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,7 +108,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	comps := components(o)
-	if o.only != "" {
+	if o.only == "none" { // only the --extra images
+		comps = nil
+	} else if o.only != "" {
 		want := map[string]bool{}
 		for _, r := range strings.Split(o.only, ",") {
 			want[strings.TrimSpace(r)] = true
@@ -129,7 +135,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if !ok || !ok2 || bin == "" {
 			return fmt.Errorf("--extra %q: write REPO:TAG=BINARY", e)
 		}
-		comps = append(comps, component{binary: filepath.Base(bin), repo: repo, tag: tag, path: bin})
+		comps = append(comps, component{binary: filepath.Base(bin), repo: repo, tag: tag, path: bin, user: o.extraUser, caBundle: o.caBundle})
 	}
 	if err := pushAll(ctx, o, comps, out); err != nil {
 		return err
