@@ -223,6 +223,19 @@ need_root() {
   ((EUID == 0)) || die "$1 needs root (it installs packages, starts incusd and changes routes)"
 }
 
+# ensure_inotify: every privileged node container's processes are the host's
+# root, so all nodes on the machine share root's inotify limits; the default
+# 128 instances run out at about a dozen nodes and kubelet then fails with
+# "too many open files". Only ever raised.
+ensure_inotify() {
+  local kv key want
+  for kv in fs.inotify.max_user_instances=1024 fs.inotify.max_user_watches=524288; do
+    key=${kv%=*} want=${kv#*=}
+    if (($(sysctl -n "$key") < want)); then sysctl -qw "$key=$want"; fi
+    say "$key: $(sysctl -n "$key")"
+  done
+}
+
 cmd_up() {
   need_root up
   lock
@@ -230,6 +243,7 @@ cmd_up() {
   t0=$(now_us)
   step "host packages" ensure_packages
   step "network safety net" ensure_safety_net
+  step "inotify limits" ensure_inotify
   step "incusd" ensure_daemon
   step "storage pool $PLEX_POOL" ensure_pool
   step "bridge $PLEX_BRIDGE" ensure_bridge

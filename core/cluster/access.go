@@ -61,7 +61,7 @@ type SSHOptions struct {
 // checking its host key against the known_hosts file plex wrote, so there is
 // no trust on first use.
 func SSHCommand(ctx context.Context, o SSHOptions) ([]string, error) {
-	srv, err := Ref{File: o.File, Target: o.Target}.connectNode(ctx)
+	srv, err := Ref{File: o.File, Target: o.Target}.connectNode(ctx, o.Node)
 	if err != nil {
 		return nil, err
 	}

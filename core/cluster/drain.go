@@ -59,7 +59,7 @@ func Drain(ctx context.Context, o DrainOptions) error {
 	if o.Out == nil {
 		o.Out = io.Discard
 	}
-	srv, err := Ref{File: o.File, Target: o.Target}.connectNode(ctx)
+	srv, err := Ref{File: o.File, Target: o.Target}.connectNode(ctx, o.Node)
 	if err != nil {
 		return err
 	}
@@ -213,15 +213,23 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// connectNode opens the server a node-level verb acts on: the spec's remote
-// (of its only plex, or --remote) when a file is given, else Target.
-func (ref Ref) connectNode(ctx context.Context) (*incus.Server, error) {
+// connectNode opens the server a node-level verb acts on: with a spec file,
+// the remote of the plex that plans a node of that name (else the file's
+// first plex); without one, Target.
+func (ref Ref) connectNode(ctx context.Context, node string) (*incus.Server, error) {
 	if ref.File != "" && ref.Remote == "" {
 		p, err := LoadPlan(ref.File, "", ref.Target)
 		if err != nil {
 			return nil, err
 		}
-		ref.Remote, ref.Project = p.Plexes[0].Remote, p.Plexes[0].Project
+		px := p.Plexes[0]
+		for _, cand := range p.Plexes {
+			if _, ok := cand.Node(node); ok {
+				px = cand
+				break
+			}
+		}
+		ref.Remote, ref.Project = px.Remote, px.Project
 		ref.File = ""
 	}
 	return ref.connect(ctx)
