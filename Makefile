@@ -64,7 +64,12 @@ e2e: images bake build
 	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 40m -v -run 'TestE2E$$|TestHA$$' ./test/e2e/
 
 ## test: everything — the README's test command and what CI runs
-test: integration e2e e2e-flux e2e-cluster packaging-test
+test: integration e2e e2e-registry e2e-flux e2e-cluster packaging-test
+
+## e2e-registry: plex-registry up (distribution engine), warm, and a plex pulling through it
+e2e-registry: images bake build
+	hack/aptproxy.sh up
+	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 20m -v -run 'TestRegistry$$' ./test/e2e/
 
 ## demo: bake the node image and bring up the demo plex omniplex (1+2)
 demo: images bake build

@@ -32,7 +32,8 @@ import (
 const (
 	// TypeKube is a Kubernetes node: containerd, kubelet, kubeadm, kubectl.
 	TypeKube = "kube"
-	// TypeRegistry will be the registry cache instance.
+	// TypeRegistry is the registry cache instance: the distribution registry
+	// (see registry.go).
 	TypeRegistry = "registry"
 )
 
@@ -62,7 +63,7 @@ var _ Server = (*incus.Server)(nil)
 
 // Options are the inputs of Bake. Zero values mean the defaults.
 type Options struct {
-	// Type is the node type; only TypeKube so far.
+	// Type is the node type: TypeKube or TypeRegistry.
 	Type string
 	// Base is the OS image to start from: a local alias or fingerprint
 	// ("debian12"), or "remote:alias" on a remote of the incus client
@@ -178,13 +179,11 @@ var (
 func (o Options) complete() (Options, error) {
 	var errs []error
 	switch o.Type {
-	case TypeKube:
-	case TypeRegistry:
-		errs = append(errs, fmt.Errorf("node type %q is not bakeable yet (known types: %s)", o.Type, TypeKube))
+	case TypeKube, TypeRegistry:
 	case "":
-		errs = append(errs, fmt.Errorf("no node type given (known types: %s)", TypeKube))
+		errs = append(errs, fmt.Errorf("no node type given (known types: %s, %s)", TypeKube, TypeRegistry))
 	default:
-		errs = append(errs, fmt.Errorf("%w %q (known types: %s; %s is planned)", ErrUnknownType, o.Type, TypeKube, TypeRegistry))
+		errs = append(errs, fmt.Errorf("%w %q (known types: %s, %s)", ErrUnknownType, o.Type, TypeKube, TypeRegistry))
 	}
 	if o.Base == "" {
 		errs = append(errs, errors.New("no base image given: name a local image alias like debian12, or a remote one like images:debian/12/cloud"))

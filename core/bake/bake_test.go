@@ -124,11 +124,11 @@ func TestDryRun(t *testing.T) {
 }
 
 func TestOptionsErrors(t *testing.T) {
-	_, err := Bake(context.Background(), nil, Options{Type: TypeRegistry, Base: "debian12", KubernetesVersion: "1.34", AptProxy: "10.0.0.1:3142", DryRun: true})
+	_, err := Bake(context.Background(), nil, Options{Type: "", Base: "debian12", KubernetesVersion: "1.34", AptProxy: "10.0.0.1:3142", DryRun: true})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{`"registry" is not bakeable yet (known types: kube)`, `"1.34" is not a release version`, "apt proxy"} {
+	for _, want := range []string{`no node type given (known types: kube, registry)`, `"1.34" is not a release version`, "apt proxy"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}

@@ -31,13 +31,9 @@ func (r *run) instanceSpec(n plan.Node) (incus.InstanceSpec, error) {
 	for _, m := range r.px.Nodes {
 		hosts = append(hosts, cloudinit.Host{Name: m.Name, Address: m.Address})
 	}
-	// registryMirror serves registry.k8s.io's repositories at its root, so it
-	// stands in for that upstream only; other upstreams sharing one root
-	// would collide.
-	mirrors := map[string]string{}
-	if r.px.RegistryMirror != "" {
-		mirrors["registry.k8s.io"] = r.px.RegistryMirror
-	}
+	// The plex's image cache, and registryMirror for registry.k8s.io
+	// (registry.go).
+	mirrors := r.nodeMirrors()
 	userData, err := cloudinit.UserData(cloudinit.UserDataInput{
 		Hostname:       n.Name,
 		Hosts:          hosts,
@@ -238,7 +234,9 @@ func (r *run) deleteAll(ctx context.Context) error {
 	}
 	var errs []error
 	for _, in := range list {
-		if in.Plex() == r.px.Name {
+		// The plex's registry cache belongs to plex-registry, and keeps
+		// serving the re-created nodes.
+		if in.Plex() == r.px.Name && in.Config[incus.LabelRole] != plan.RoleRegistry {
 			errs = append(errs, r.srv.Delete(ctx, in.Name))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
+	"github.com/plex-dev/plex/core/registry"
 	"github.com/plex-dev/plex/core/status"
 )
 
@@ -89,6 +90,8 @@ type run struct {
 	created []string
 	// changed is set by any step that changed something.
 	changed bool
+	// cache is the plex's read-through image cache, when it has one (registry.go).
+	cache *registry.Cache
 }
 
 func newRun(ctx context.Context, t Target, px plan.Plex, log *status.Logger) (*run, error) {
@@ -147,10 +150,12 @@ func (r *run) up(ctx context.Context, o UpOptions) (err error) {
 		}
 		r.markChanged()
 	}
+	r.px = withoutCacheNodes(r.px)
 	existing, err := r.preflight(ctx)
 	if err != nil {
 		return err
 	}
+	r.useCache(existing)
 	if err := r.step("ensuring profile "+KubeProfileName, func() error { return r.srv.EnsureProfile(ctx, kubeProfile()) }); err != nil {
 		return err
 	}
@@ -187,6 +192,9 @@ func (r *run) up(ctx context.Context, o UpOptions) (err error) {
 	if err := r.step(fmt.Sprintf("waiting for %d node(s) to be Ready", len(kubeNodes(r.px.Nodes))), func() error {
 		return waitReady(ctx, admin, nodeNames(kubeNodes(r.px.Nodes)), o.ReadyTimeout)
 	}); err != nil {
+		return err
+	}
+	if err := r.publishCacheHosting(ctx, admin); err != nil {
 		return err
 	}
 	var ctxName string

@@ -28,7 +28,7 @@ func NewCommand(out, errOut io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "incus-plexbake",
 		Short: "Bake Kubernetes node images for plex on Incus",
-		Long: `incus plexbake bakes the images plex nodes boot from: for a node type (kube)
+		Long: `incus plexbake bakes the images plex nodes boot from: for a node type (kube, registry)
 and an OS base image, it launches a transient instance, provisions it,
 cleans it, and publishes it as the image alias <base>_<type>.
 

@@ -29,10 +29,22 @@ func TestBakeDryRun(t *testing.T) {
 	}
 }
 
+func TestBakeRegistryDryRun(t *testing.T) {
+	_, errOut, err := run(t, "bake", "registry", "debian12", "--dry-run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"baking debian12_registry", "install the distribution registry", "delete transient instance plexbake-debian12-registry"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
 func TestBakeRefusesUnknownType(t *testing.T) {
-	_, _, err := run(t, "bake", "registry", "debian12", "--dry-run")
-	if err == nil || !strings.Contains(err.Error(), "not bakeable yet (known types: kube)") {
-		t.Errorf("registry: %v", err)
+	_, _, err := run(t, "bake", "kubernetes", "debian12", "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), "known types: kube, registry") {
+		t.Errorf("kubernetes: %v", err)
 	}
 }
 

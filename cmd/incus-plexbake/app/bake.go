@@ -21,7 +21,9 @@ alias <base>_<type> (BASE without its remote, lowercased, other characters
 as '-': images:debian/12/cloud gives debian-12-cloud_kube).
 
 Types: kube (containerd, runc, CNI plugins from the base's packages;
-kubeadm, kubelet and kubectl of --kubernetes-version; kubelet enabled).
+kubeadm, kubelet and kubectl of --kubernetes-version; kubelet enabled), and
+registry (the CNCF distribution registry from the base's packages, for the
+read-through cache of plex-registry; --kubernetes-version does not apply).
 
 The Kubernetes binaries come from the upstream release downloads (checked
 against their published sha256), or from --kube-artifacts DIR for air-gapped
@@ -40,6 +42,9 @@ failure everything the bake made is deleted, unless --keep.`,
   # air-gapped: binaries from a directory, packages through a proxy
   incus plexbake bake kube debian12 --kube-artifacts /var/cache/plex-dev/k8s/v1.34.4/bin \
       --apt-proxy http://10.212.0.1:3142
+
+  # the registry cache image debian12_registry, packages through a proxy
+  incus plexbake bake registry debian12 --apt-proxy http://10.212.0.1:3142
 
   # only show the steps
   incus plexbake bake kube debian12 --dry-run`,

@@ -1,0 +1,94 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/plex-dev/plex/core/registry"
+)
+
+func newStatusCommand(g *globalOptions, s Streams) *cobra.Command {
+	sel := registry.Selector{}
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status [NAME]",
+		Short: "List the caches: upstreams, size, cached repositories",
+		Long: `List the caches on the Incus server (or the cache of plex NAME, of -f SPEC,
+or --instance): engine, address, state, storage volume, and per upstream where
+it is mirrored, the bytes and blobs stored and the repositories cached.`,
+		Example: `  plex-registry status
+  plex-registry status omniplex -o json`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				sel.Name = args[0]
+			}
+			sel.Target = g.target
+			st, err := registry.GetStatus(cmd.Context(), sel)
+			if err != nil {
+				return err
+			}
+			switch output {
+			case "json":
+				enc := json.NewEncoder(s.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			case "yaml":
+				b, err := yaml.Marshal(st)
+				if err != nil {
+					return err
+				}
+				_, err = s.Out.Write(b)
+				return err
+			case "table":
+			default:
+				return fmt.Errorf("unknown output format %q: use table, json or yaml", output)
+			}
+			if len(st) == 0 {
+				fmt.Fprintln(s.Out, "no caches: create one with `plex-registry up`")
+				return nil
+			}
+			for i, c := range st {
+				if i > 0 {
+					fmt.Fprintln(s.Out)
+				}
+				plex := c.Plex
+				if plex == "" {
+					plex = "-"
+				}
+				fmt.Fprintf(s.Out, "cache %s (plex %s): %s, %s at %s, volume %s/%s, %s stored\n",
+					c.Instance, plex, c.Engine, c.Status, c.Address, c.Pool, c.Volume, registry.HumanBytes(c.Size))
+				if c.Error != "" {
+					fmt.Fprintf(s.Out, "  storage not read: %s\n", c.Error)
+				}
+				tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "  UPSTREAM\tFROM\tMIRROR\tSIZE\tBLOBS\tREPOSITORIES")
+				for _, u := range c.Upstreams {
+					from := u.URL
+					if !u.TLSVerify {
+						from += " (TLS not verified)"
+					}
+					repos := strings.Join(u.Repositories, ", ")
+					if repos == "" {
+						repos = "-"
+					}
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", u.Name, from, u.Mirror, registry.HumanBytes(u.Size), u.Blobs, repos)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&sel.File, "file", "f", "", "plex spec file: the cache of its plex (NAME picks the plex)")
+	fl.StringVar(&sel.Instance, "instance", "", "the cache instance of this name")
+	fl.StringVarP(&output, "output", "o", "table", "table, json or yaml")
+	return cmd
+}

@@ -1,0 +1,68 @@
+package registry
+
+import (
+	"context"
+	"time"
+)
+
+// Status is what a cache holds.
+type Status struct {
+	*Cache
+	// Size is the bytes stored on the cache volume, over all upstreams.
+	Size      int64            `json:"size"`
+	Upstreams []UpstreamStatus `json:"upstreams"`
+	// Error says why the storage could not be read (a stopped instance).
+	Error string `json:"error,omitempty"`
+}
+
+// UpstreamStatus is one upstream of a cache.
+type UpstreamStatus struct {
+	Name      string `json:"name"`
+	URL       string `json:"url"`
+	TLSVerify bool   `json:"tlsVerify"`
+	// Mirror is the URL the nodes' hosts.toml names.
+	Mirror string `json:"mirror"`
+	Size   int64  `json:"size"`
+	Blobs  int    `json:"blobs"`
+	// Repositories are the repositories cached, as the upstream names them.
+	Repositories []string `json:"repositories"`
+}
+
+// GetStatus reports the selected caches.
+func GetStatus(ctx context.Context, s Selector) ([]Status, error) {
+	srv, caches, _, err := s.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(caches))
+	for _, c := range caches {
+		out = append(out, statusOf(ctx, srv, c))
+	}
+	return out, nil
+}
+
+func statusOf(ctx context.Context, srv Server, c *Cache) Status {
+	st := Status{Cache: c}
+	var facts storageFacts
+	if c.Running() {
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		out, err := srv.Run(rctx, c.Instance, "sh", "-c", c.storageScript(true, true))
+		cancel()
+		if err != nil {
+			st.Error = err.Error()
+		}
+		facts = parseStorage(out)
+	} else {
+		st.Error = "the instance is " + c.Status + ": start it with `plex-registry up`"
+	}
+	for _, e := range c.Endpoints {
+		us := UpstreamStatus{Name: e.Name, URL: e.URL, TLSVerify: e.TLSVerify, Mirror: e.MirrorURL(c.Address),
+			Size: facts.size[e.Name], Blobs: len(facts.blobs[e.Name]), Repositories: facts.repos[e.Name]}
+		if us.Repositories == nil {
+			us.Repositories = []string{}
+		}
+		st.Size += us.Size
+		st.Upstreams = append(st.Upstreams, us)
+	}
+	return st
+}
