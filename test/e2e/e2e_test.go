@@ -137,23 +137,27 @@ func TestE2E(t *testing.T) {
 
 func expectReady(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, names ...string) {
 	t.Helper()
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ready := map[string]bool{}
-	for _, n := range nodes.Items {
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				ready[n.Name] = true
+	// A few tries: a connection to an HA plex's VIP is reset when it moves.
+	waitFor(t, fmt.Sprintf("nodes %v to be Ready", names), 30*time.Second, func() (bool, error) {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		ready := map[string]bool{}
+		for _, n := range nodes.Items {
+			for _, c := range n.Status.Conditions {
+				if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+					ready[n.Name] = true
+				}
 			}
 		}
-	}
-	for _, n := range names {
-		if !ready[n] {
-			t.Fatalf("node %s not Ready (ready: %v)", n, ready)
+		for _, n := range names {
+			if !ready[n] {
+				return false, fmt.Errorf("node %s not Ready (ready: %v)", n, ready)
+			}
 		}
-	}
+		return true, nil
+	})
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, f func() (bool, error)) {
