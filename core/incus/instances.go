@@ -228,8 +228,10 @@ func (s *Server) PushFile(ctx context.Context, name, path string, content []byte
 	if _, err := s.Run(ctx, name, "mkdir", "-p", pathpkg.Dir(path)); err != nil {
 		return err
 	}
-	err := s.client.CreateInstanceFile(name, path, incusclient.InstanceFileArgs{
-		Content: bytes.NewReader(content), Mode: mode, Type: "file", WriteMode: "overwrite",
+	err := retryTransient(ctx, func() error {
+		return s.client.CreateInstanceFile(name, path, incusclient.InstanceFileArgs{
+			Content: bytes.NewReader(content), Mode: mode, Type: "file", WriteMode: "overwrite",
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("writing %s in %s: %w", path, name, err)
@@ -242,12 +244,49 @@ func (s *Server) PullFile(ctx context.Context, name, path string) ([]byte, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	rc, _, err := s.client.GetInstanceFile(name, path)
+	var out []byte
+	err := retryTransient(ctx, func() error {
+		rc, _, err := s.client.GetInstanceFile(name, path)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		out, err = io.ReadAll(rc)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading %s from %s: %w", path, name, err)
 	}
-	defer rc.Close()
-	return io.ReadAll(rc)
+	return out, nil
+}
+
+// retryTransient retries a file transfer that failed on the way, not on
+// the file: incusd's file helper in the instance (forkfile) sometimes drops
+// the connection under load. Transfers overwrite, so a retry is safe.
+func retryTransient(ctx context.Context, f func() error) error {
+	var err error
+	for i := 0; i < 4; i++ {
+		err = f()
+		if err == nil || !transient(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(i+1) * 250 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func transient(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"connection reset by peer", "forkfile", "broken pipe", "EOF"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // Addresses returns the instance's global IPv4 addresses by interface.
