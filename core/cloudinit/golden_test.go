@@ -1,31 +1,14 @@
 package cloudinit
 
 import (
-	"bytes"
-	"flag"
-	"os"
+	"github.com/plex-dev/plex/core/internal/golden"
 	"path/filepath"
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// assertGolden compares got with testdata/name, or rewrites that file with
-// -update.
+// assertGolden compares got with the golden file name (go test -update
+// rewrites it).
 func assertGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Assert(t, filepath.Join("testdata", name), got)
 }

@@ -2,8 +2,7 @@ package flux
 
 import (
 	"bytes"
-	"flag"
-	"fmt"
+	"github.com/plex-dev/plex/core/internal/golden"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,45 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
-// assertGolden compares got with testdata/golden/name, or rewrites it with -update.
+// assertGolden compares got with the golden file name (go test -update
+// rewrites it).
 func assertGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./core/flux -update` to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run with -update after checking the change):\n%s", path, firstDiff(string(want), string(got)))
-	}
-}
-
-func firstDiff(want, got string) string {
-	wl, gl := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(wl) || i < len(gl); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n want %q\n  got %q", i+1, w, g)
-		}
-	}
-	return "(equal lines, different bytes)"
+	golden.Assert(t, filepath.Join("testdata", "golden", name), got)
 }
 
 func testKey(t *testing.T) *DeployKey {

@@ -2,9 +2,8 @@ package plan
 
 import (
 	"bytes"
-	"flag"
+	"github.com/plex-dev/plex/core/internal/golden"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,29 +11,11 @@ import (
 	"github.com/plex-dev/plex/core/spec"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
-// assertGolden compares got with testdata/golden/name, or rewrites the file
-// with -update.
+// assertGolden compares got with the golden file name (go test -update
+// rewrites it).
 func assertGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test ./core/plan -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run go test ./core/plan -update if the change is right):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
+	golden.Assert(t, filepath.Join("testdata", "golden", name), got)
 }
 
 // The plan tests use the spec package's valid inputs and the examples, so
