@@ -70,20 +70,8 @@ func (b *baker) registryInputs(ctx context.Context) error {
 }
 
 func (b *baker) registryProvision(ctx context.Context) error {
-	env := map[string]string{}
-	for k, v := range registrySettings {
-		env[k] = v
-	}
-	if b.o.AptProxy != "" {
-		env["PLEX_APT_PROXY"] = b.o.AptProxy
-	}
-	out, err := b.runScript(ctx, "registry-provision.sh", provisionTimeout, env)
-	if err != nil {
+	if err := b.runProvision(ctx, "registry-provision.sh", registrySettings, "distribution-version", "docker-registry version"); err != nil {
 		return err
-	}
-	b.facts = parseFacts(out)
-	if b.facts["distribution-version"] == "" {
-		return fmt.Errorf("registry-provision.sh reported no docker-registry version:\n%s", tail(out, 2000))
 	}
 	b.log.Infof("   docker-registry %s", b.facts["distribution-version"])
 	return nil

@@ -243,22 +243,32 @@ func (b *baker) installBinaries(ctx context.Context) error {
 }
 
 func (b *baker) provision(ctx context.Context) error {
+	if err := b.runProvision(ctx, "kube-provision.sh", kubeSettings, "containerd-version", "containerd version"); err != nil {
+		return err
+	}
+	b.log.Infof("   containerd %s, restrict_oom_score_adj=%s", b.facts["containerd-version"], b.facts["restrict-oom-score-adj"])
+	return nil
+}
+
+// runProvision runs a type's provisioning script with its settings (and the
+// apt proxy) in the environment, and keeps the facts it reports; fact (what,
+// in words) must be among them, as proof the script got to the end.
+func (b *baker) runProvision(ctx context.Context, script string, settings map[string]string, fact, what string) error {
 	env := map[string]string{}
-	for k, v := range kubeSettings {
+	for k, v := range settings {
 		env[k] = v
 	}
 	if b.o.AptProxy != "" {
 		env["PLEX_APT_PROXY"] = b.o.AptProxy
 	}
-	out, err := b.runScript(ctx, "kube-provision.sh", provisionTimeout, env)
+	out, err := b.runScript(ctx, script, provisionTimeout, env)
 	if err != nil {
 		return err
 	}
 	b.facts = parseFacts(out)
-	if b.facts["containerd-version"] == "" {
-		return fmt.Errorf("kube-provision.sh reported no containerd version:\n%s", tail(out, 2000))
+	if b.facts[fact] == "" {
+		return fmt.Errorf("%s reported no %s:\n%s", script, what, tail(out, 2000))
 	}
-	b.log.Infof("   containerd %s, restrict_oom_score_adj=%s", b.facts["containerd-version"], b.facts["restrict-oom-score-adj"])
 	return nil
 }
 
