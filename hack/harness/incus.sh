@@ -37,13 +37,17 @@ ensure_lxcfs() {
     say "lxcfs not installed; containers see the host's /proc figures"
     return 0
   fi
-  if mountpoint -q /var/lib/lxcfs; then
+  # A killed lxcfs leaves its FUSE mount behind, and every stat of it fails
+  # with "Transport endpoint is not connected" — mountpoint(1) included — so
+  # look in the mount table rather than at the path.
+  if awk '$2 == "/var/lib/lxcfs" { found = 1 } END { exit !found }' /proc/self/mounts; then
     if ls /var/lib/lxcfs/proc/ >/dev/null 2>&1; then
       say "lxcfs running"
       return 0
     fi
-    umount -l /var/lib/lxcfs
-    say "unmounted a dead lxcfs mount"
+    umount -l /var/lib/lxcfs 2>/dev/null || fusermount -uz /var/lib/lxcfs 2>/dev/null ||
+      die "/var/lib/lxcfs is a dead FUSE mount that could not be unmounted; run: umount -l /var/lib/lxcfs"
+    say "unmounted a dead lxcfs mount (its daemon was killed)"
   fi
   mkdir -p /var/lib/lxcfs "$LOG_DIR"
   # 9>&-: the daemon must not hold the harness lock.
