@@ -3,20 +3,14 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/plex-dev/plex/cmd/incus-plexbake/app"
+	"github.com/plex-dev/plex/core/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := app.NewCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	cli.Main(func(ctx context.Context) error {
+		return app.NewCommand(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	})
 }

@@ -92,7 +92,12 @@ func SSHCommand(ctx context.Context, o SSHOptions) ([]string, error) {
 	cmd := []string{"ssh",
 		"-o", "UserKnownHostsFile=" + filepath.Clean(kh),
 		"-o", "StrictHostKeyChecking=yes",
-		"-o", "HostKeyAlias=" + o.Node,
-		"root@" + addr}
+		"-o", "HostKeyAlias=" + o.Node}
+	// The keys plex authorized came from $HOME/.ssh; ssh itself looks in the
+	// passwd entry's home, which differs under sudo -E or a changed HOME.
+	for _, k := range userIdentityFiles() {
+		cmd = append(cmd, "-i", k)
+	}
+	cmd = append(cmd, "root@"+addr)
 	return append(cmd, o.Args...), nil
 }

@@ -97,17 +97,41 @@ func (r *run) instanceSpec(n plan.Node) (incus.InstanceSpec, error) {
 // userAuthorizedKeys are the user's SSH public keys, given to root on every
 // node so `kubectl plex ssh` works.
 func userAuthorizedKeys() []string {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return nil
-	}
 	var keys []string
-	for _, f := range []string{"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"} {
-		if b, err := os.ReadFile(filepath.Join(home, ".ssh", f)); err == nil {
+	for _, f := range userKeyFiles() {
+		if b, err := os.ReadFile(f + ".pub"); err == nil {
 			keys = append(keys, strings.TrimSpace(string(b)))
 		}
 	}
 	return keys
+}
+
+// userKeyFiles are the paths of the user's default SSH keys, without .pub.
+func userKeyFiles() []string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return nil
+	}
+	var files []string
+	for _, f := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+		files = append(files, filepath.Join(home, ".ssh", f))
+	}
+	return files
+}
+
+// userIdentityFiles are the private halves of the keys userAuthorizedKeys
+// gives to the nodes, where both halves exist.
+func userIdentityFiles() []string {
+	var files []string
+	for _, f := range userKeyFiles() {
+		if _, err := os.Stat(f + ".pub"); err != nil {
+			continue
+		}
+		if _, err := os.Stat(f); err == nil {
+			files = append(files, f)
+		}
+	}
+	return files
 }
 
 // createNodes creates the planned nodes that do not exist, in parallel.

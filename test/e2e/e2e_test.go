@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,6 +94,16 @@ func TestE2E(t *testing.T) {
 		}
 	})
 
+	// An SSH key for `kubectl plex ssh` below; up gives $HOME/.ssh/*.pub to
+	// root on every node.
+	if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "plex-e2e",
+		"-f", filepath.Join(home, ".ssh", "id_ed25519")).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+
 	// 1. up 1+2 and every node Ready.
 	start := time.Now()
 	e.mustPlex("up", "-f", e.spec)
@@ -103,6 +114,10 @@ func TestE2E(t *testing.T) {
 	}
 	cs := e.client()
 	expectReady(t, ctx, cs, plexName+"1", plexName+"2", plexName+"3")
+
+	// ssh logs in with the host key plex generated, pinned in the
+	// known_hosts it wrote: no trust on first use.
+	checkSSH(t, e, plexName+"2")
 
 	// 2. a Service across nodes.
 	checkService(t, ctx, cs, []string{plexName + "2", plexName + "3"}, plexName+"1")
@@ -132,6 +147,22 @@ func TestE2E(t *testing.T) {
 	left := h.Incus(t, "list", "user.plex.plex="+plexName, "-c", "n", "-f", "csv")
 	if strings.TrimSpace(left) != "" {
 		t.Fatalf("instances left after down: %s", left)
+	}
+}
+
+// checkSSH runs hostname on node through `kubectl plex ssh`, in a session of
+// its own with no terminal, so that a rejected key or host key fails instead
+// of prompting.
+func checkSSH(t *testing.T, e *env, node string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, "ssh", node, "--", "hostname")
+	cmd.Env = append(os.Environ(), "HOME="+e.home, "XDG_CONFIG_HOME="+filepath.Join(e.home, ".config"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	got, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(got)) != node {
+		t.Fatalf("kubectl plex ssh %s -- hostname: %v\n%s", node, err, got)
 	}
 }
 

@@ -1,0 +1,43 @@
+// Package cli holds what the three programs' mains share: the signal
+// handling and the exit codes.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes of Main.
+const (
+	ExitError       = 1
+	ExitInterrupted = 130 // 128 + SIGINT, as shells report it
+)
+
+// Main runs execute with a context that Ctrl-C (SIGINT) or SIGTERM cancels,
+// so that a verb stops at its next step and cleans up what it made, and
+// exits: 0 on success, ExitError on error, ExitInterrupted after a signal.
+func Main(execute func(context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := execute(ctx)
+	interrupted := ctx.Err() != nil
+	stop()
+	os.Exit(report(os.Stderr, err, interrupted))
+}
+
+// report prints err as the programs do and returns the exit code.
+func report(w io.Writer, err error, interrupted bool) int {
+	switch {
+	case err == nil:
+		return 0
+	case interrupted:
+		fmt.Fprintln(w, "interrupted:", err)
+		return ExitInterrupted
+	default:
+		fmt.Fprintln(w, "error:", err)
+		return ExitError
+	}
+}
