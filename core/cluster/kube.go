@@ -114,6 +114,20 @@ func (r *run) joinNodes(ctx context.Context, cp plan.Node, facts nodeFacts, node
 	if _, err := r.srv.Run(ctx, cp.Name, "kubeadm", "token", "create", token, "--ttl", "15m", "--description", "plex join"); err != nil {
 		return fmt.Errorf("creating a join token: %w", err)
 	}
+	// kubeadm join's discovery needs the token's signature in
+	// kube-public/cluster-info, which the controller-manager's bootstrap
+	// signer adds, and retries only every 5 s. Right after init the
+	// controller-manager is still starting, so wait for it here, at a finer
+	// grain, before the joins start.
+	admin, err := r.adminConfig(ctx, cp)
+	if err != nil {
+		return err
+	}
+	if err := r.step("waiting for the join token's signature in cluster-info", func() error {
+		return waitTokenSigned(ctx, admin, token, tokenSignTimeout)
+	}); err != nil {
+		return err
+	}
 	ca, err := r.srv.PullFile(ctx, cp.Name, caCertPath)
 	if err != nil {
 		return err
@@ -178,8 +192,9 @@ func (r *run) adminConfig(ctx context.Context, cp plan.Node) ([]byte, error) {
 	return b, nil
 }
 
-// syncNetwork writes each node's CNI config and brings the routes to the
-// other nodes' pod CIDRs in line with present, live and across reboots.
+// syncNetwork writes each node's CNI config, brings the routes to the other
+// nodes' pod CIDRs in line with present, and masquerades what pods send
+// outside the plex (cni.MasqScript), live and across reboots.
 func (r *run) syncNetwork(ctx context.Context, present []plan.Node) error {
 	if r.px.CNI != "bridge" {
 		return nil
@@ -196,7 +211,20 @@ func (r *run) syncNetwork(ctx context.Context, present []plan.Node) error {
 		if err := r.srv.PushFile(ctx, n.Name, routesDropIn, cni.NetworkdDropIn(routes), 0o644); err != nil {
 			return err
 		}
-		_, err = r.srv.Run(ctx, n.Name, "sh", "-c", cni.RouteScript(r.px, routes, "eth0"))
+		masq, err := cni.MasqScript(r.px)
+		if err != nil {
+			return err
+		}
+		if err := r.srv.PushFile(ctx, n.Name, cni.MasqScriptPath, []byte(masq), 0o755); err != nil {
+			return err
+		}
+		if err := r.srv.PushFile(ctx, n.Name, cni.MasqUnitPath, []byte(cni.MasqUnit()), 0o644); err != nil {
+			return err
+		}
+		// Live now, and at every boot through the unit.
+		script := cni.RouteScript(r.px, routes, "eth0") +
+			"sh " + cni.MasqScriptPath + "\nsystemctl enable --quiet " + cni.MasqUnitName + "\n"
+		_, err = r.srv.Run(ctx, n.Name, "sh", "-c", script)
 		return err
 	})
 }

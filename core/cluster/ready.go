@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -63,12 +64,56 @@ func waitReady(ctx context.Context, kubeconfig []byte, names []string, timeout t
 		lastErr = err
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return ctx.Err()
+			}
 			if lastErr != nil {
 				return fmt.Errorf("the API server did not answer within %s: %w", timeout, lastErr)
 			}
 			sort.Strings(notReady)
 			return fmt.Errorf("node(s) %s not Ready within %s; look at `kubectl describe node` and `incus exec NODE -- journalctl -u kubelet`", strings.Join(notReady, ", "), timeout)
 		case <-time.After(time.Second):
+		}
+	}
+}
+
+// tokenSignTimeout bounds waitTokenSigned: the controller-manager signs a
+// token within seconds of starting.
+const tokenSignTimeout = 2 * time.Minute
+
+// waitTokenSigned waits until the bootstrap signer has signed token (its
+// id, the part before the dot) into the kube-public/cluster-info ConfigMap,
+// which kubeadm join's token discovery requires.
+func waitTokenSigned(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error {
+	id, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return fmt.Errorf("malformed bootstrap token")
+	}
+	cs, err := clientFor(kubeconfig)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lastErr error
+	for {
+		cm, err := cs.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, "cluster-info", metav1.GetOptions{})
+		if err == nil {
+			if _, ok := cm.Data["jws-kubeconfig-"+id]; ok {
+				return nil
+			}
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return ctx.Err()
+			}
+			if lastErr != nil {
+				return fmt.Errorf("the API server did not answer within %s: %w", timeout, lastErr)
+			}
+			return fmt.Errorf("the controller-manager did not sign bootstrap token %s into kube-public/cluster-info within %s; look at its log: `kubectl -n kube-system logs -l component=kube-controller-manager`", id, timeout)
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }

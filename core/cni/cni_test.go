@@ -185,3 +185,65 @@ func TestPodCIDRPatch(t *testing.T) {
 		t.Fatal("a node without a pod CIDR was accepted")
 	}
 }
+
+func TestMasq(t *testing.T) {
+	s, err := MasqScript(omniplex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertGolden(t, "omniplex-pod-masq.sh", []byte(s))
+	assertGolden(t, "plex-pod-masq.service", []byte(MasqUnit()))
+
+	bad := omniplex()
+	bad.PodSubnet = "10.244.0.0"
+	if _, err := MasqScript(bad); err == nil {
+		t.Fatal("a pod subnet without a prefix length was accepted")
+	}
+}
+
+// TestMasqScriptRuns runs the script twice with a fake iptables that keeps
+// the POSTROUTING jump's state: the chain is refilled each time and the jump
+// is added once.
+func TestMasqScriptRuns(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	s, err := MasqScript(omniplex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log, jump := filepath.Join(dir, "log"), filepath.Join(dir, "jump")
+	fake := `#!/bin/sh
+echo "$*" >> "` + log + `"
+case "$*" in
+*" -C POSTROUTING "*) [ -e "` + jump + `" ] ;;
+*" -A POSTROUTING "*) touch "` + jump + `" ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "iptables"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		cmd := exec.Command(sh, "-c", s)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("script failed: %v\n%s", err, out)
+		}
+	}
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	if n := strings.Count(got, "-A POSTROUTING -s 10.244.0.0/16 -j PLEX-POD-MASQ"); n != 1 {
+		t.Errorf("jump added %d times, want 1:\n%s", n, got)
+	}
+	if n := strings.Count(got, "-F PLEX-POD-MASQ"); n != 2 {
+		t.Errorf("chain flushed %d times, want 2:\n%s", n, got)
+	}
+	if !strings.Contains(got, "-A PLEX-POD-MASQ -d 10.244.0.0/16 -j RETURN") || !strings.Contains(got, "-A PLEX-POD-MASQ -j MASQUERADE") {
+		t.Errorf("chain rules missing:\n%s", got)
+	}
+}

@@ -63,13 +63,11 @@ type portmapPlugin struct {
 // a Service. There is no loopback entry: containerd sets up lo with Debian's
 // loopback plugin on its own.
 //
-// ipMasq is off: pod addresses stay visible across the node network, so pods
-// talk to each other with their own addresses, as Kubernetes requires, over
-// the routes of Routes on every node. The price is that anything outside the
-// plex a pod talks to (the host's bridge address, a registry on it) needs a
-// route back to each node's pod CIDR via that node; plex adds those on the
-// host. A pod cannot reach beyond the host unless the host masquerades the
-// pod subnet.
+// ipMasq is off: the bridge plugin would masquerade everything leaving the
+// node's own pod CIDR, pod to pod traffic across nodes included. Pods talk to
+// each other with their own addresses, as Kubernetes requires, over the
+// routes of Routes on every node; MasqScript masquerades only what leaves the
+// plex's pod subnet.
 func Conflist(p plan.Plex, n plan.Node) ([]byte, error) {
 	if n.PodCIDR == "" {
 		return nil, fmt.Errorf("rendering the CNI config of %s: the node has no pod CIDR in the plan", n.Name)

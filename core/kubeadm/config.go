@@ -172,7 +172,8 @@ func initConfig(p plan.Plex, n plan.Node, o InitOptions) ([]byte, error) {
 		APIServer: apiServer{
 			CertSANs: uniq(addr.String(), endpointHost, n.Name, "localhost", "127.0.0.1"),
 		},
-		ControllerManager: controlPlaneComponent{ExtraArgs: cm},
+		ControllerManager: controlPlaneComponent{ExtraArgs: append(cm, leaderElectArgs(p)...)},
+		Scheduler:         controlPlaneComponent{ExtraArgs: leaderElectArgs(p)},
 		ImageRepository:   o.ImageRepository,
 		ClusterName:       p.Name,
 	}
@@ -185,6 +186,19 @@ func initConfig(p plan.Plex, n plan.Node, o InitOptions) ([]byte, error) {
 		return nil, err
 	}
 	return documents(initCfg, clusterCfg, kubelet, proxy)
+}
+
+// leaderElectArgs turns leader election off for the controller-manager and
+// the scheduler of a plex with one control plane. There is no other instance
+// to elect, and acquiring the lease delays every controller (the bootstrap
+// signer that joins wait for, the CSR approver) by a few seconds after init.
+// A plex's number of control planes is fixed by its spec (1 or 3), so a
+// second instance never appears.
+func leaderElectArgs(p plan.Plex) []arg {
+	if p.ControlPlanes > 1 {
+		return nil
+	}
+	return []arg{{Name: "leader-elect", Value: "false"}}
 }
 
 // controllerManagerArgs decides who allocates pod CIDRs.

@@ -43,6 +43,7 @@ type clusterConfiguration struct {
 	ControlPlaneEndpoint string                `json:"controlPlaneEndpoint,omitempty"`
 	APIServer            apiServer             `json:"apiServer"`
 	ControllerManager    controlPlaneComponent `json:"controllerManager"`
+	Scheduler            controlPlaneComponent `json:"scheduler"`
 	ImageRepository      string                `json:"imageRepository,omitempty"`
 	ClusterName          string                `json:"clusterName,omitempty"`
 }

@@ -122,6 +122,9 @@ func TestE2E(t *testing.T) {
 	// 2. a Service across nodes.
 	checkService(t, ctx, cs, []string{plexName + "2", plexName + "3"}, plexName+"1")
 
+	// A pod reaches beyond the plex: pod traffic is masqueraded as it leaves.
+	checkLeavesPlex(t, ctx, cs, plexName+"3")
+
 	// 3. up again: no changes.
 	if out := e.mustPlex("up", "-f", e.spec); !strings.Contains(out, "no changes") {
 		t.Fatalf("second up did not say \"no changes\":\n%s", out)
@@ -140,6 +143,18 @@ func TestE2E(t *testing.T) {
 	out := e.mustPlex("status", plexName)
 	if !strings.Contains(out, plexName+"3") || strings.Contains(out, plexName+"4") {
 		t.Fatalf("status after drain --delete:\n%s", out)
+	}
+
+	// up --recreate builds the plex anew, control plane first: a new cluster
+	// (kube-system gets a new UID, the CA is new) under the same context.
+	before := namespaceUID(t, ctx, cs, "kube-system")
+	start = time.Now()
+	e.mustPlex("up", "-f", e.spec, "--recreate")
+	t.Logf("FIGURE up --recreate 1+2 to all Ready: %s", time.Since(start).Round(100*time.Millisecond))
+	cs = e.client()
+	expectReady(t, ctx, cs, plexName+"1", plexName+"2", plexName+"3")
+	if after := namespaceUID(t, ctx, cs, "kube-system"); after == before {
+		t.Fatalf("kube-system has the same UID %s after up --recreate: the cluster was not built anew", after)
 	}
 
 	// 6. down, and nothing labelled is left.
@@ -264,33 +279,65 @@ func checkService(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, w
 		return len(podNames) == 2 && len(nodes) == 2, fmt.Errorf("running: %v on %v", podNames, nodes)
 	})
 	url := fmt.Sprintf("http://%s/", svc.Spec.ClusterIP)
-	client := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "echo-client"},
-		Spec: corev1.PodSpec{
-			NodeName:      clientNode,
-			RestartPolicy: corev1.RestartPolicyNever,
-			Tolerations:   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
-			Containers:    []corev1.Container{{Name: "get", Image: echoImage, Args: []string{"get", url, "30"}}},
-		},
-	}
-	if _, err := cs.CoreV1().Pods(ns).Create(ctx, client, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the client pod to finish", 2*time.Minute, func() (bool, error) {
-		p, err := cs.CoreV1().Pods(ns).Get(ctx, "echo-client", metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed, fmt.Errorf("phase %s", p.Status.Phase)
-	})
-	logs, err := cs.CoreV1().Pods(ns).GetLogs("echo-client", &corev1.PodLogOptions{}).DoRaw(ctx)
-	if err != nil {
-		t.Fatalf("client logs: %v", err)
-	}
+	logs, _ := runPod(t, ctx, cs, "echo-client", clientNode, "get", url, "30")
 	for _, name := range podNames {
 		if !strings.Contains(string(logs), name) {
 			t.Fatalf("replica %s never answered through %s from %s; client said:\n%s", name, url, clientNode, logs)
 		}
+	}
+}
+
+func namespaceUID(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, name string) string {
+	t.Helper()
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("namespace %s: %v", name, err)
+	}
+	return string(ns.UID)
+}
+
+// runPod runs the echo image with args on node in a pod of its own, waits
+// until it ends, and returns its log and whether it succeeded.
+func runPod(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, name, node string, args ...string) (string, bool) {
+	t.Helper()
+	ns := "default"
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			NodeName:      node,
+			RestartPolicy: corev1.RestartPolicyNever,
+			Tolerations:   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			Containers:    []corev1.Container{{Name: "run", Image: echoImage, Args: args}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var phase corev1.PodPhase
+	waitFor(t, "pod "+name+" to finish", 2*time.Minute, func() (bool, error) {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		phase = p.Status.Phase
+		return phase == corev1.PodSucceeded || phase == corev1.PodFailed, fmt.Errorf("phase %s", phase)
+	})
+	logs, err := cs.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		t.Fatalf("logs of pod %s: %v", name, err)
+	}
+	return string(logs), phase == corev1.PodSucceeded
+}
+
+// checkLeavesPlex has a pod on node talk to the harness registry on the
+// host's bridge address. The host has no route to the pod CIDRs (only the
+// supernet's unreachable route), so the answer comes back only because the
+// node masquerades pod traffic that leaves the plex.
+func checkLeavesPlex(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, node string) {
+	t.Helper()
+	url := "http://10.212.0.1:5000/v2/" // the harness registry (hack/registry.sh)
+	if logs, ok := runPod(t, ctx, cs, "leave-plex", node, "get", url, "3"); !ok || strings.Contains(logs, "error") {
+		t.Fatalf("a pod on %s could not reach %s outside the plex:\n%s", node, url, logs)
 	}
 }
 

@@ -4,9 +4,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +26,8 @@ import (
 const (
 	fluxPlex = "plexflux"
 	// fluxGitListen is where the Git server listens: the bridge's host
-	// address, which pods reach once the host has routes back to them.
+	// address. The host has no route to the pod CIDRs; pods reach it because
+	// their nodes masquerade what leaves the plex (cni.MasqScript).
 	fluxGitListen = "10.212.0.1:0"
 	fluxNS        = "flux-system"
 	demoNS        = "plexflux-demo"
@@ -88,10 +87,6 @@ func TestFlux(t *testing.T) {
 	start := time.Now()
 	e.mustPlex("up", "-f", e.spec)
 	t.Logf("FIGURE flux: up 1+1 to all Ready: %s", time.Since(start).Round(100*time.Millisecond))
-
-	// Before anything in a pod talks to the host: routes back to the pod CIDRs,
-	// or the host's replies would fall on the supernet's unreachable route.
-	addHostRoutes(t, h, fluxPlex)
 
 	strap := []string{"fluxstrap", fluxPlex, "-f", e.spec, "--manifests", manifests, "--registry", "registry.k8s.io/fluxcd", "--timeout", "4m"}
 	start = time.Now()
@@ -332,44 +327,4 @@ func managedBy(fields []metav1.ManagedFieldsEntry, manager string) bool {
 		}
 	}
 	return false
-}
-
-// addHostRoutes routes each node's pod CIDR via the node, so that the host
-// can answer pods (the Git server), and removes the routes when the test
-// ends. Only routes inside the harness supernet are ever added.
-func addHostRoutes(t *testing.T, h *testenv.Harness, plex string) {
-	t.Helper()
-	var list []struct {
-		Name   string            `json:"name"`
-		Config map[string]string `json:"config"`
-	}
-	if err := json.Unmarshal([]byte(h.Incus(t, "list", "user.plex.plex="+plex, "-f", "json")), &list); err != nil {
-		t.Fatalf("incus list: %v", err)
-	}
-	supernet := netip.MustParsePrefix("10.212.0.0/16")
-	for _, in := range list {
-		cidr, addr := in.Config["user.plex.pod-cidr"], in.Config["user.plex.address"]
-		if cidr == "" || addr == "" {
-			continue
-		}
-		p, err1 := netip.ParsePrefix(cidr)
-		a, err2 := netip.ParseAddr(addr)
-		if err1 != nil || err2 != nil || !supernet.Contains(p.Addr()) || p.Bits() < supernet.Bits() || !supernet.Contains(a) {
-			t.Fatalf("node %s: pod CIDR %q via %q is not inside %s; no route added", in.Name, cidr, addr, supernet)
-		}
-		ip(t, "route", "replace", cidr, "via", addr)
-		t.Logf("host route %s via %s (%s)", cidr, addr, in.Name)
-		t.Cleanup(func() {
-			if os.Getenv("PLEX_E2E_KEEP") == "" {
-				_ = exec.Command("ip", "route", "del", cidr, "via", addr).Run()
-			}
-		})
-	}
-}
-
-func ip(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
 }
