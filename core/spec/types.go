@@ -101,7 +101,8 @@ type Plex struct {
 	// RegistryMirror, when set, is the URL of a read-through image cache that
 	// the nodes' container runtime uses before going upstream.
 	RegistryMirror string `json:"registryMirror,omitempty"`
-	// Flux, when set, is the Git source Flux reconciles the plex from.
+	// Flux, when set, is the Git source Flux reconciles the plex from, for
+	// `kubectl plex fluxstrap -f FILE NAME` (up does not install Flux).
 	Flux *Flux `json:"flux,omitempty"`
 
 	// Limits per node type ("kube", "registry").

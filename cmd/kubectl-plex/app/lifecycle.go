@@ -31,8 +31,8 @@ short-lived token pinned to the cluster CA, wait until every node is Ready,
 and merge the admin kubeconfig as context plex-<name> (file mode 0600).
 
 Re-running adopts what exists and says "no changes" when there is nothing to
-do. Ctrl-C stops cleanly. If a run fails, what it created is deleted again,
-unless --retain. --recreate deletes the plex's instances first and builds it
+do. Ctrl-C stops at once (exit code 130). If a run fails or is interrupted,
+what it created is deleted again, unless --retain. --recreate deletes the plex's instances first and builds it
 anew.`,
 		Example: `  kubectl plex up -f examples/omniplex.yaml
   kubectl plex up -f examples/omniplex.yaml omniplex --recreate
