@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/status"
 )
 
@@ -40,8 +41,9 @@ type DownOptions struct {
 	Log        *status.Logger
 }
 
-// Down deletes every instance labelled for the plex, and its kubeconfig
-// context and known_hosts. Instances without plex's labels are never touched.
+// Down deletes every instance labelled for the plex, except its registry
+// cache (plex-registry's to remove), and its kubeconfig context and
+// known_hosts. Instances without plex's labels are never touched.
 // Deleting a plex that does not exist is not an error. With File and no
 // Name, every plex of the file goes down, each on its remote, in parallel.
 func Down(ctx context.Context, o DownOptions) error {
@@ -59,11 +61,20 @@ func Down(ctx context.Context, o DownOptions) error {
 	if err != nil {
 		return err
 	}
-	var names []string
+	var names, kept []string
 	for _, in := range list {
-		if in.Plex() == o.Name {
+		switch {
+		case in.Plex() != o.Name:
+		case in.Config[incus.LabelRole] == plan.RoleRegistry:
+			// The registry cache belongs to plex-registry: it is there so
+			// that a plex re-created later does not pull everything again.
+			kept = append(kept, in.Name)
+		default:
 			names = append(names, in.Name)
 		}
+	}
+	for _, n := range kept {
+		o.Log.Infof(" ✓ %s: kept the registry cache %s for the next up; `plex-registry down %s` removes it", o.Name, n, o.Name)
 	}
 	if len(names) == 0 {
 		o.Log.Infof(" ✓ %s: nothing to delete on remote %s", o.Name, srv.Remote)

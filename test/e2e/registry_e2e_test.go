@@ -160,6 +160,16 @@ func TestRegistry(t *testing.T) {
 	if !strings.Contains(out, "(0 fetched,") {
 		t.Errorf("warm --from-cluster fetched blobs the node had pulled through the cache already:\n%s", out)
 	}
+
+	// kubectl plex down takes the nodes and leaves the cache to plex-registry.
+	out = must("kubectl-plex", "down", regPlex)
+	if !strings.Contains(out, "kept the registry cache "+regCache) {
+		t.Errorf("down did not say it kept the cache:\n%s", out)
+	}
+	left := strings.Fields(h.Incus(t, "list", "user.plex.plex="+regPlex, "-c", "n", "-f", "csv"))
+	if len(left) != 1 || left[0] != regCache {
+		t.Errorf("after kubectl plex down: instances %v, want only the cache %s", left, regCache)
+	}
 }
 
 func regClient(t *testing.T, kubeconfig string) *kubernetes.Clientset {

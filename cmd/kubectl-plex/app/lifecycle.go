@@ -142,7 +142,8 @@ func newDownCommand(s Streams, kf *genericclioptions.ConfigFlags) *cobra.Command
 		Long: `Delete every Incus instance labelled as a node of plex NAME, remove its
 context plex-NAME from the kubeconfig, and its known_hosts file. Instances
 that plex did not create are never touched. Deleting a plex that is not
-there is not an error.
+there is not an error. The plex's registry cache (plex-registry up) stays,
+with what it cached, for the plex's next up; plex-registry down removes it.
 
 With -f FILE and no NAME, every plex of the file goes down, each on the
 remote the file names, in parallel.`,
