@@ -200,6 +200,26 @@ ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELE
 CONF
 [ -e /etc/default/kubelet ] || echo 'KUBELET_EXTRA_ARGS=' >/etc/default/kubelet
 
+# --- SSH host key -------------------------------------------------------------------
+# plex gives every node its own ed25519 host key through cloud-init and pins
+# it in the user's known_hosts; sshd uses that key only. Generating RSA and
+# ECDSA keys on first boot (ssh-keygen -A) held multi-user.target, and so
+# cloud-init's final stage, back by 2-3 s of CPU on every node.
+step "sshd: the ed25519 host key only"
+mkdir -p /etc/ssh/sshd_config.d /etc/systemd/system/ssh.service.d
+cat >/etc/ssh/sshd_config.d/50-plex-hostkey.conf <<'CONF'
+# Written by incus plexbake: plex gives each node this key (cloud-init).
+HostKey /etc/ssh/ssh_host_ed25519_key
+CONF
+cat >/etc/systemd/system/ssh.service.d/50-plex-hostkey.conf <<'CONF'
+# Written by incus plexbake: make only the ed25519 host key, and only when
+# cloud-init has not written one.
+[Service]
+ExecStartPre=
+ExecStartPre=/bin/sh -c '[ -e /etc/ssh/ssh_host_ed25519_key ] || exec /usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key'
+ExecStartPre=/usr/sbin/sshd -t
+CONF
+
 # kubelet waits (restarting every 10s) until kubeadm writes its config.
 step "enable and (re)start containerd, enable kubelet"
 systemctl daemon-reload
