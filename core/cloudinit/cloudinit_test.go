@@ -55,9 +55,9 @@ func TestUserDataGolden(t *testing.T) {
 	full := UserDataInput{
 		Hostname: p.Nodes[1].Name,
 		Hosts:    HostsOf(p),
-		Mirrors: map[string]string{
-			"registry.k8s.io": "http://10.212.0.1:5000",
-			"docker.io":       "http://10.212.0.19:5000/v2/docker.io/",
+		Mirrors: map[string]Mirror{
+			"registry.k8s.io": {URL: "http://10.212.0.1:5000"},
+			"docker.io":       {URL: "http://10.212.0.19:5000/v2/docker.io/"},
 		},
 		HostKey:        fixtureHostKey(t),
 		AuthorizedKeys: []string{userKey(t) + "\n"},
@@ -129,8 +129,9 @@ func TestUserDataErrors(t *testing.T) {
 		{"bad name", UserDataInput{Hostname: "Omni_plex", Hosts: hosts}, "not a host name"},
 		{"bad host name", UserDataInput{Hostname: "omniplex1", Hosts: []Host{{Name: "a b", Address: "10.212.0.11"}}}, "not a host name"},
 		{"bad host address", UserDataInput{Hostname: "omniplex1", Hosts: badHosts}, "not an IP address"},
-		{"bad mirror", UserDataInput{Hostname: "omniplex1", Mirrors: map[string]string{"registry.k8s.io": "10.212.0.1:5000"}}, "not a plain http(s) URL"},
-		{"bad upstream", UserDataInput{Hostname: "omniplex1", Mirrors: map[string]string{"registry.k8s.io/x": "http://10.212.0.1:5000"}}, "not a registry host"},
+		{"bad mirror", UserDataInput{Hostname: "omniplex1", Mirrors: map[string]Mirror{"registry.k8s.io": {URL: "10.212.0.1:5000"}}}, "not a plain http(s) URL"},
+		{"bad server", UserDataInput{Hostname: "omniplex1", Mirrors: map[string]Mirror{"registry.k8s.io": {URL: "http://10.212.0.1:5000", Server: "10.212.0.1:5000"}}}, "not a registry's root URL"},
+		{"bad upstream", UserDataInput{Hostname: "omniplex1", Mirrors: map[string]Mirror{"registry.k8s.io/x": {URL: "http://10.212.0.1:5000"}}}, "not a registry host"},
 		{"bad host key", UserDataInput{Hostname: "omniplex1", HostKey: HostKey{Private: hk.Private, AuthorizedKey: "ssh-rsa AAAA"}}, "not an ssh-ed25519 key"},
 		{"no public host key", UserDataInput{Hostname: "omniplex1", HostKey: HostKey{Private: hk.Private}}, "not an ssh-ed25519 key"},
 		{"bad private key", UserDataInput{Hostname: "omniplex1", HostKey: HostKey{Private: []byte("junk"), AuthorizedKey: hk.AuthorizedKey}}, "does not parse"},
@@ -151,22 +152,26 @@ func TestHostsTOML(t *testing.T) {
 	tests := []struct {
 		upstream, mirror string
 		want             string
+		server           string
 	}{
 		{"registry.k8s.io", "http://10.212.0.1:5000", "# Managed by plex: pull through the plex registry mirror first.\n" +
-			"server = \"https://registry.k8s.io\"\n\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n"},
+			"server = \"https://registry.k8s.io\"\n\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n", ""},
 		{"registry.k8s.io", "http://10.212.0.1:5000/", "# Managed by plex: pull through the plex registry mirror first.\n" +
-			"server = \"https://registry.k8s.io\"\n\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n"},
+			"server = \"https://registry.k8s.io\"\n\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n", ""},
 		{"registry.k8s.io", "http://10.212.0.1:5000/v2", "# Managed by plex: pull through the plex registry mirror first.\n" +
-			"server = \"https://registry.k8s.io\"\n\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n"},
+			"server = \"https://registry.k8s.io\"\n\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n", ""},
 		{"docker.io", "https://mirror.lab:5000/v2/docker.io", "# Managed by plex: pull through the plex registry mirror first.\n" +
-			"server = \"https://registry-1.docker.io\"\n\n[host.\"https://mirror.lab:5000/v2/docker.io\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n"},
+			"server = \"https://registry-1.docker.io\"\n\n[host.\"https://mirror.lab:5000/v2/docker.io\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n", ""},
 		{"_default", "http://10.212.0.1:5000", "# Managed by plex: pull through the plex registry mirror first.\n" +
-			"\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n"},
+			"\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n", ""},
 		{"myreg.lab:5443", "http://10.212.0.1:5000", "# Managed by plex: pull through the plex registry mirror first.\n" +
-			"server = \"https://myreg.lab:5443\"\n\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n"},
+			"server = \"https://myreg.lab:5443\"\n\n[host.\"http://10.212.0.1:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n", ""},
+		// A registry standing in for the upstream is where containerd falls back.
+		{"registry.k8s.io", "http://10.212.0.30:5002", "# Managed by plex: pull through the plex registry mirror first.\n" +
+			"server = \"http://10.212.0.1:5000\"\n\n[host.\"http://10.212.0.30:5002\"]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://10.212.0.1:5000/"},
 	}
 	for _, tt := range tests {
-		got, err := HostsTOML(tt.upstream, tt.mirror)
+		got, err := HostsTOML(tt.upstream, Mirror{URL: tt.mirror, Server: tt.server})
 		if err != nil {
 			t.Errorf("HostsTOML(%s, %s): %v", tt.upstream, tt.mirror, err)
 			continue
@@ -179,13 +184,18 @@ func TestHostsTOML(t *testing.T) {
 		t.Errorf("HostsTOMLPath = %s", got)
 	}
 	for _, bad := range []string{"", "ftp://x", "http://", "http://h/prefix", "http://u:p@h", "http://h?x=1", "http://h/v2/a\"b"} {
-		if _, err := HostsTOML("registry.k8s.io", bad); err == nil {
+		if _, err := HostsTOML("registry.k8s.io", Mirror{URL: bad}); err == nil {
 			t.Errorf("mirror %q accepted", bad)
 		}
 	}
 	for _, bad := range []string{"", "a/b", "-x.io", "x.io:", "x y"} {
-		if _, err := HostsTOML(bad, "http://10.212.0.1:5000"); err == nil {
+		if _, err := HostsTOML(bad, Mirror{URL: "http://10.212.0.1:5000"}); err == nil {
 			t.Errorf("upstream %q accepted", bad)
+		}
+	}
+	for _, bad := range []string{"ftp://x", "http://", "http://h/v2", "http://u:p@h", "http://h?x=1", "10.212.0.1:5000"} {
+		if _, err := HostsTOML("registry.k8s.io", Mirror{URL: "http://10.212.0.1:5000", Server: bad}); err == nil {
+			t.Errorf("server %q accepted", bad)
 		}
 	}
 }

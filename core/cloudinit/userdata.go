@@ -29,9 +29,9 @@ type UserDataInput struct {
 	// so that nodes find each other by name without DNS.
 	Hosts []Host
 	// Mirrors maps an upstream registry host (registry.k8s.io, docker.io,
-	// or _default for all) to the URL of the mirror containerd pulls its
-	// images through; see HostsTOML for the URL forms. Empty: no mirror.
-	Mirrors map[string]string
+	// or _default for all) to the mirror containerd pulls its images
+	// through; see HostsTOML. Empty: no mirror.
+	Mirrors map[string]Mirror
 	// HostKey, when set, becomes the node's only SSH host key. The zero
 	// value lets cloud-init generate host keys as usual.
 	HostKey HostKey

@@ -107,12 +107,15 @@ func (r *run) joinNodes(ctx context.Context, cp plan.Node, facts nodeFacts, node
 		return nil
 	}
 	r.markChanged()
-	token, err := kubeadm.NewToken()
+	// kubeadm makes the token and prints it: a token on the command line
+	// would show in the error of a failed command.
+	out, err := r.srv.Run(ctx, cp.Name, "kubeadm", "token", "create", "--ttl", "15m", "--description", "plex join")
+	if err != nil {
+		return fmt.Errorf("creating a join token: %w", err)
+	}
+	token, err := kubeadm.TokenFromOutput(out)
 	if err != nil {
 		return err
-	}
-	if _, err := r.srv.Run(ctx, cp.Name, "kubeadm", "token", "create", token, "--ttl", "15m", "--description", "plex join"); err != nil {
-		return fmt.Errorf("creating a join token: %w", err)
 	}
 	// kubeadm join's discovery needs the token's signature in
 	// kube-public/cluster-info, which the controller-manager's bootstrap
@@ -155,7 +158,21 @@ func (r *run) joinNodes(ctx context.Context, cp plan.Node, facts nodeFacts, node
 			return err
 		}
 		if err := r.step("uploading control-plane certificates on "+cp.Name, func() error {
-			_, err := r.srv.Run(ctx, cp.Name, "kubeadm", "init", "phase", "upload-certs", "--upload-certs", "--certificate-key", key, "--skip-certificate-key-print")
+			// The key goes in a 0600 config file, not on the command line.
+			cfg, err := kubeadm.InitConfig(r.px, cp, kubeadm.InitOptions{
+				Token:               token,
+				CertificateKey:      key,
+				CgroupV1:            facts.CgroupV1,
+				RestrictOOMScoreAdj: facts.RestrictOOMScoreAdj,
+			})
+			if err != nil {
+				return err
+			}
+			const path = kubeadmDir + "/kubeadm-upload-certs.yaml"
+			if err := r.srv.PushFile(ctx, cp.Name, path, cfg, 0o600); err != nil {
+				return err
+			}
+			_, err = r.srv.Run(ctx, cp.Name, "kubeadm", "init", "phase", "upload-certs", "--upload-certs", "--config", path, "--skip-certificate-key-print")
 			return err
 		}); err != nil {
 			return err

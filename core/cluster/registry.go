@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/plex-dev/plex/core/cloudinit"
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/registry"
@@ -52,7 +53,7 @@ func (r *run) useCache(existing map[string]incus.Instance) {
 
 // nodeMirrors are the containerd mirrors of a new node: the cache's
 // upstreams, with the spec's registryMirror winning for registry.k8s.io.
-func (r *run) nodeMirrors() map[string]string {
+func (r *run) nodeMirrors() map[string]cloudinit.Mirror {
 	return registry.NodeMirrors(r.cache, r.px.RegistryMirror)
 }
 

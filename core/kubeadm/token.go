@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // tokenChars are the characters of a bootstrap token.
@@ -31,6 +32,18 @@ func NewToken() (string, error) {
 		return "", err
 	}
 	return id + "." + secret, nil
+}
+
+// TokenFromOutput finds the bootstrap token that `kubeadm token create`
+// printed (it may print warnings too), so that plex never has to put a
+// token on a command line, where an error message would show it.
+func TokenFromOutput(out string) (string, error) {
+	for _, line := range strings.Split(out, "\n") {
+		if line = strings.TrimSpace(line); tokenRE.MatchString(line) {
+			return line, nil
+		}
+	}
+	return "", fmt.Errorf("kubeadm token create printed no bootstrap token")
 }
 
 // randomString draws n characters uniformly from tokenChars, rejecting the

@@ -110,3 +110,18 @@ func TestCACertHash(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenFromOutput(t *testing.T) {
+	const tok = "abcdef.0123456789abcdef"
+	for _, out := range []string{tok + "\n", "W1122 01:02:03 warning: something\n" + tok + "\n"} {
+		got, err := TokenFromOutput(out)
+		if err != nil || got != tok {
+			t.Errorf("TokenFromOutput(%q) = %q, %v", out, got, err)
+		}
+	}
+	for _, out := range []string{"", "error: no\n", "abcdef.0123456789ABCDEF\n"} {
+		if got, err := TokenFromOutput(out); err == nil {
+			t.Errorf("TokenFromOutput(%q) = %q, want an error", out, got)
+		}
+	}
+}

@@ -7,18 +7,20 @@ import (
 )
 
 // NodeMirrors are the containerd mirrors a plex's nodes get: every upstream
-// the cache serves, except that the spec's explicit registryMirror (which
-// stands in for registry.k8s.io) wins, since the user asked for it. A nil
-// cache gives only the explicit mirror.
-func NodeMirrors(c *Cache, registryMirror string) map[string]string {
-	out := map[string]string{}
+// the cache serves, falling back to where the cache pulls that upstream from
+// (the upstream itself, or the registry --upstream named in its place), except
+// that the spec's explicit registryMirror (which stands in for
+// registry.k8s.io) wins, since the user asked for it. A nil cache gives only
+// the explicit mirror.
+func NodeMirrors(c *Cache, registryMirror string) map[string]cloudinit.Mirror {
+	out := map[string]cloudinit.Mirror{}
 	if c != nil {
-		for k, v := range c.Mirrors() {
-			out[k] = v
+		for _, e := range c.Endpoints {
+			out[e.Name] = cloudinit.Mirror{URL: e.MirrorURL(c.Address), Server: e.URL}
 		}
 	}
 	if registryMirror != "" {
-		out["registry.k8s.io"] = registryMirror
+		out["registry.k8s.io"] = cloudinit.Mirror{URL: registryMirror}
 	}
 	return out
 }
@@ -31,9 +33,8 @@ type HostsFile struct {
 }
 
 // HostsFiles renders the hosts.toml of each mirror, in upstream order: the
-// mirror first, the upstream itself (the file's server) when the mirror
-// fails.
-func HostsFiles(mirrors map[string]string) ([]HostsFile, error) {
+// mirror first, its server when the mirror fails.
+func HostsFiles(mirrors map[string]cloudinit.Mirror) ([]HostsFile, error) {
 	ups := make([]string, 0, len(mirrors))
 	for up := range mirrors {
 		ups = append(ups, up)

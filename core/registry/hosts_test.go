@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/plex-dev/plex/core/cloudinit"
 	"github.com/plex-dev/plex/core/incus"
 )
 
@@ -29,12 +30,14 @@ func labCache(t *testing.T, engine string) *Cache {
 func TestHostsTOMLPerEngine(t *testing.T) {
 	want := map[string]map[string]string{
 		EngineDistribution: {
-			"registry.k8s.io": "server = \"https://registry.k8s.io\"\n\n[host.\"http://10.212.0.30:5002\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+			// labCache pulls registry.k8s.io from the lab registry, so
+			// that is where nodes fall back to as well.
+			"registry.k8s.io": "server = \"http://10.212.0.1:5000\"\n\n[host.\"http://10.212.0.30:5002\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
 			"docker.io":       "server = \"https://registry-1.docker.io\"\n\n[host.\"http://10.212.0.30:5001\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
 			"myreg.lab:5443":  "server = \"https://myreg.lab:5443\"\n\n[host.\"http://10.212.0.30:5010\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
 		},
 		EngineZot: {
-			"registry.k8s.io": "server = \"https://registry.k8s.io\"\n\n[host.\"http://10.212.0.30:5000/v2/registry.k8s.io\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
+			"registry.k8s.io": "server = \"http://10.212.0.1:5000\"\n\n[host.\"http://10.212.0.30:5000/v2/registry.k8s.io\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
 			"docker.io":       "server = \"https://registry-1.docker.io\"\n\n[host.\"http://10.212.0.30:5000/v2/docker.io\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
 			"myreg.lab:5443":  "server = \"https://myreg.lab:5443\"\n\n[host.\"http://10.212.0.30:5000/v2/myreg.lab_5443\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
 		},
@@ -61,7 +64,8 @@ func TestHostsTOMLPerEngine(t *testing.T) {
 
 func TestNodeMirrorsExplicitWins(t *testing.T) {
 	m := NodeMirrors(labCache(t, EngineZot), "http://10.212.0.1:5000")
-	if m["registry.k8s.io"] != "http://10.212.0.1:5000" || m["docker.io"] != "http://10.212.0.30:5000/v2/docker.io" {
+	if m["registry.k8s.io"] != (cloudinit.Mirror{URL: "http://10.212.0.1:5000"}) ||
+		m["docker.io"] != (cloudinit.Mirror{URL: "http://10.212.0.30:5000/v2/docker.io", Server: "https://registry-1.docker.io"}) {
 		t.Errorf("mirrors %v", m)
 	}
 	if m := NodeMirrors(nil, ""); len(m) != 0 {

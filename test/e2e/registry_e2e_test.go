@@ -92,7 +92,9 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("up did not use the cache:\n%s", out)
 	}
 	hosts := h.Incus(t, "exec", regPlex+"1", "--", "cat", "/etc/containerd/certs.d/registry.k8s.io/hosts.toml")
-	if !strings.Contains(hosts, `[host."http://`+regAddr+`:5002"]`) || !strings.Contains(hosts, `server = "https://registry.k8s.io"`) {
+	// The cache pulls registry.k8s.io from the harness registry, so that is
+	// also where the node falls back to.
+	if !strings.Contains(hosts, `[host."http://`+regAddr+`:5002"]`) || !strings.Contains(hosts, `server = "http://10.212.0.1:5000"`) {
 		t.Errorf("the node's hosts.toml:\n%s", hosts)
 	}
 
@@ -160,6 +162,29 @@ func TestRegistry(t *testing.T) {
 	if !strings.Contains(out, "(0 fetched,") {
 		t.Errorf("warm --from-cluster fetched blobs the node had pulled through the cache already:\n%s", out)
 	}
+
+	// With the cache's registry.k8s.io proxy down, the node falls back to the
+	// server of its hosts.toml: a pod that must pull (imagePullPolicy Always)
+	// still starts.
+	h.Incus(t, "exec", regCache, "--", "systemctl", "stop", "plex-registry-registry.k8s.io.service")
+	fallback := pod.DeepCopy()
+	fallback.Name = "echo-fallback"
+	fallback.Spec.Containers[0].ImagePullPolicy = corev1.PullAlways
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, fallback, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, fallback.Name, metav1.GetOptions{})
+		if err == nil && p.Status.Phase == corev1.PodRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with the cache down, a pod pulling %s does not run after 2 minutes: %v %+v", regEcho, err, p.Status)
+		}
+		time.Sleep(time.Second)
+	}
+	h.Incus(t, "exec", regCache, "--", "systemctl", "start", "plex-registry-registry.k8s.io.service")
 
 	// kubectl plex down takes the nodes and leaves the cache to plex-registry.
 	out = must("kubectl-plex", "down", regPlex)
