@@ -1,17 +1,19 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
+	"sort"
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/drain"
 
 	"github.com/plex-dev/plex/core/incus"
@@ -46,8 +48,6 @@ type DrainOptions struct {
 
 // ErrDrainBlocked says a PodDisruptionBudget kept the drain from finishing.
 var ErrDrainBlocked = errors.New("drain blocked by a PodDisruptionBudget")
-
-var pdbPod = regexp.MustCompile(`evicting pods/"([^"]+)" -n "([^"]+)"`)
 
 // Drain cordons a node and evicts its pods through k8s.io/kubectl/pkg/drain,
 // respecting PodDisruptionBudgets. With Delete it then removes the node from
@@ -120,25 +120,24 @@ func Drain(ctx context.Context, o DrainOptions) error {
 		return fmt.Errorf("reading node %s: %w", o.Node, err)
 	}
 	if registered {
-		var errOut bytes.Buffer
 		h := &drain.Helper{
 			Ctx: ctx, Client: cs,
 			Force: o.Force, GracePeriodSeconds: o.GracePeriodSeconds,
 			IgnoreAllDaemonSets: o.IgnoreDaemonSets, DeleteEmptyDirData: o.DeleteEmptyDirData,
-			Timeout: o.Timeout, Out: o.Out, ErrOut: io.MultiWriter(o.Out, &errOut),
+			Timeout: o.Timeout, Out: o.Out, ErrOut: o.Out,
 		}
 		if err := r.step("cordoning "+o.Node, func() error { return drain.RunCordonOrUncordon(h, node, true) }); err != nil {
 			return err
 		}
 		if err := r.step("draining "+o.Node, func() error {
 			err := drain.RunNodeDrain(h, o.Node)
-			if err != nil && strings.Contains(errOut.String(), "disruption budget") {
-				var pods []string
-				for _, m := range pdbPod.FindAllStringSubmatch(errOut.String(), -1) {
-					if p := m[2] + "/" + m[1]; !contains(pods, p) {
-						pods = append(pods, p)
-					}
-				}
+			if err == nil {
+				return nil
+			}
+			// The drain library retries evictions a budget refuses until
+			// its timeout, and reports only text; ask the API which pods
+			// left on the node a budget protects right now.
+			if pods, berr := blockedByBudget(ctx, cs, o.Node); berr == nil && len(pods) > 0 {
 				return fmt.Errorf("%w: evicting %s would violate its budget, so %s stays cordoned and is not deleted; relax the budget (or add replicas) and run drain again: %v", ErrDrainBlocked, strings.Join(pods, ", "), o.Node, err)
 			}
 			return err
@@ -204,13 +203,36 @@ func Drain(ctx context.Context, o DrainOptions) error {
 	return r.step("removing routes to "+o.Node, func() error { return r.syncNetwork(ctx, rest) })
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// blockedByBudget lists, as namespace/name, the pods still on node that a
+// PodDisruptionBudget allows no disruption of now.
+func blockedByBudget(ctx context.Context, cs kubernetes.Interface, node string) ([]string, error) {
+	pods, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return nil, err
+	}
+	pdbs, err := cs.PolicyV1().PodDisruptionBudgets("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, pod := range pods.Items {
+		if pod.Spec.NodeName != node || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		for _, pdb := range pdbs.Items {
+			if pdb.Namespace != pod.Namespace || pdb.Status.DisruptionsAllowed > 0 {
+				continue
+			}
+			sel, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+			if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
+				continue
+			}
+			out = append(out, pod.Namespace+"/"+pod.Name)
+			break
 		}
 	}
-	return false
+	sort.Strings(out)
+	return out, nil
 }
 
 // connectNode opens the server a node-level verb acts on: with a spec file,

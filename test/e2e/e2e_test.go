@@ -389,7 +389,7 @@ func drainBehindPDB(t *testing.T, ctx context.Context, e *env, cs *kubernetes.Cl
 	if err == nil {
 		t.Fatalf("drain of %s succeeded although a budget protects its only guarded pod:\n%s", node, out)
 	}
-	if !strings.Contains(out, "PodDisruptionBudget") || !strings.Contains(out, "guarded") {
+	if !strings.Contains(out, "drain blocked by a PodDisruptionBudget: evicting "+ns+"/guarded-") || !strings.Contains(out, node+" stays cordoned") {
 		t.Fatalf("drain blocked without a clear error naming the budget and pod:\n%s", out)
 	}
 	if _, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err != nil {
