@@ -45,8 +45,10 @@ images: harness artifacts
 	hack/k8s-images.sh $(KUBE_VERSION)
 	@mkdir -p $(PLEX_CACHE)/e2e
 	CGO_ENABLED=0 go build -trimpath -o $(PLEX_CACHE)/e2e/echo ./test/e2e/echo
+	CGO_ENABLED=0 go build -trimpath -o $(PLEX_CACHE)/e2e/cni-install ./test/e2e/cniinstall
 	go run ./hack/imagebuild --registry $(REGISTRY) --bin-dir $(KUBE_ARTIFACTS) --only pause \
-		--extra plex-e2e/echo:v1=$(PLEX_CACHE)/e2e/echo
+		--extra plex-e2e/echo:v1=$(PLEX_CACHE)/e2e/echo \
+		--extra plex-e2e/cni-install:v1=$(PLEX_CACHE)/e2e/cni-install
 
 ## bake: the debian12_kube node image on the harness incusd (cached by content)
 bake: harness build artifacts
@@ -59,9 +61,9 @@ integration: harness build artifacts
 	hack/aptproxy.sh up
 	PLEX_TEST_INCUS=1 go test -count=1 -timeout 30m ./...
 
-## e2e: kubectl-plex up/join/drain/down/ssh (1+2), Ctrl-C during up, and the HA control plane (3+1) on the harness
+## e2e: kubectl-plex up/join/drain/down/ssh (1+2), Ctrl-C during up, cni: manifest, and the HA control plane (3+1) on the harness
 e2e: images bake build
-	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 40m -v -run 'TestE2E$$|TestE2EInterrupt$$|TestHA$$' ./test/e2e/
+	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 40m -v -run 'TestE2E$$|TestE2EInterrupt$$|TestE2ECNIManifest$$|TestHA$$' ./test/e2e/
 
 ## test: everything — the README's test command and what CI runs
 test: integration e2e e2e-registry e2e-flux e2e-cluster packaging-test
