@@ -4,15 +4,11 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/plex-dev/plex/core/testenv"
 )
 
 // TestE2ECNIManifest brings up a one-node plex with `cni: manifest`: up
@@ -22,20 +18,8 @@ import (
 // CIDR and reaches the harness registry.
 func TestE2ECNIManifest(t *testing.T) {
 	const name = "plexcni"
-	h := testenv.Require(t)
-	bin, err := filepath.Abs("../../bin/kubectl-plex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	e := &env{t: t, name: name, bin: bin, spec: "testdata/cni.yaml", kubeconfig: filepath.Join(home, "kubeconfig"), home: home}
+	e, h := newEnv(t, name, "testdata/cni.yaml")
 	ctx := context.Background()
-	e.mustPlex("down", name)
-	t.Cleanup(func() {
-		if os.Getenv("PLEX_E2E_KEEP") == "" {
-			_, _ = e.plex("down", name)
-		}
-	})
 
 	start := time.Now()
 	out := e.mustPlex("up", "-f", e.spec)

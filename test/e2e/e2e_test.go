@@ -73,7 +73,11 @@ func (e *env) client() *kubernetes.Clientset {
 	return kubernetes.NewForConfigOrDie(rc)
 }
 
-func TestE2E(t *testing.T) {
+// newEnv prepares a test of plex name with spec: the built kubectl-plex, a
+// HOME of its own, and the plex taken down first (a killed earlier run may
+// have left it) and again when the test ends, unless PLEX_E2E_KEEP is set.
+func newEnv(t *testing.T, name, spec string) (*env, *testenv.Harness) {
+	t.Helper()
 	h := testenv.Require(t)
 	bin, err := filepath.Abs("../../bin/kubectl-plex")
 	if err != nil {
@@ -83,16 +87,20 @@ func TestE2E(t *testing.T) {
 		t.Fatalf("%s missing: run `make build` (make e2e does)", bin)
 	}
 	home := t.TempDir()
-	e := &env{t: t, name: plexName, bin: bin, spec: "testdata/e2e.yaml", kubeconfig: filepath.Join(home, "kubeconfig"), home: home}
-	ctx := context.Background()
-
-	// A killed earlier run may have left the plex behind.
-	e.mustPlex("down", plexName)
+	e := &env{t: t, name: name, bin: bin, spec: spec, kubeconfig: filepath.Join(home, "kubeconfig"), home: home}
+	e.mustPlex("down", name)
 	t.Cleanup(func() {
 		if os.Getenv("PLEX_E2E_KEEP") == "" {
-			_, _ = e.plex("down", plexName)
+			_, _ = e.plex("down", name)
 		}
 	})
+	return e, h
+}
+
+func TestE2E(t *testing.T) {
+	e, h := newEnv(t, plexName, "testdata/e2e.yaml")
+	home := e.home
+	ctx := context.Background()
 
 	// An SSH key for `kubectl plex ssh` below; up gives $HOME/.ssh/*.pub to
 	// root on every node.

@@ -19,8 +19,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/plex-dev/plex/core/testenv"
 )
 
 const (
@@ -43,20 +41,12 @@ var (
 // its registry, pull a Git repository from the host over smart HTTP and apply
 // it; a commit lands after a forced reconcile; a re-run changes nothing.
 func TestFlux(t *testing.T) {
-	h := testenv.Require(t)
-	bin, err := filepath.Abs("../../bin/kubectl-plex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("%s missing: run `make build`", bin)
-	}
+	e, h := newEnv(t, fluxPlex, "")
+	home := e.home
 	manifests := filepath.Join(h.Cache, "flux", "v2.7.3", "manifests")
 	if _, err := os.Stat(filepath.Join(manifests, "source-controller.yaml")); err != nil {
 		t.Fatalf("the offline Flux manifests are missing (%v): run `make flux-images`", err)
 	}
-	home := t.TempDir()
-	e := &env{t: t, bin: bin, kubeconfig: filepath.Join(home, "kubeconfig"), home: home}
 	ctx := context.Background()
 
 	// The repository Flux syncs: a Namespace and two ConfigMaps under clusters/plexflux.
@@ -78,12 +68,6 @@ func TestFlux(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	e.mustPlex("down", fluxPlex)
-	t.Cleanup(func() {
-		if os.Getenv("PLEX_E2E_KEEP") == "" {
-			_, _ = e.plex("down", fluxPlex)
-		}
-	})
 	start := time.Now()
 	e.mustPlex("up", "-f", e.spec)
 	t.Logf("FIGURE flux: up 1+1 to all Ready: %s", time.Since(start).Round(100*time.Millisecond))
@@ -179,7 +163,7 @@ func TestFlux(t *testing.T) {
 	}
 
 	// --export prints what would be applied and applies nothing; it needs no plex.
-	cmd := exec.Command(bin, "fluxstrap", "no-such-plex", "--url", git.URL(), "--manifests", manifests, "--registry", "registry.k8s.io/fluxcd", "--export")
+	cmd := exec.Command(e.bin, "fluxstrap", "no-such-plex", "--url", git.URL(), "--manifests", manifests, "--registry", "registry.k8s.io/fluxcd", "--export")
 	cmd.Env = append(os.Environ(), "HOME="+home)
 	exported, err := cmd.Output()
 	if err != nil {

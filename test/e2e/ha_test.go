@@ -4,9 +4,7 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,8 +13,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/plex-dev/plex/core/testenv"
 )
 
 // TestHA proves the highly available control plane by losing a master:
@@ -26,20 +22,8 @@ import (
 // control plane is drained and deleted, leaving etcd with two members; and
 // it is joined back.
 func TestHA(t *testing.T) {
-	h := testenv.Require(t)
-	bin, err := filepath.Abs("../../bin/kubectl-plex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	e := &env{t: t, name: "plexha", bin: bin, spec: "testdata/ha.yaml", kubeconfig: filepath.Join(home, "kubeconfig"), home: home}
+	e, h := newEnv(t, "plexha", "testdata/ha.yaml")
 	ctx := context.Background()
-	e.mustPlex("down", e.name)
-	t.Cleanup(func() {
-		if os.Getenv("PLEX_E2E_KEEP") == "" {
-			_, _ = e.plex("down", e.name)
-		}
-	})
 
 	// 1. 3 control planes + 1 worker, all Ready.
 	start := time.Now()

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/plex-dev/plex/core/cli"
-	"github.com/plex-dev/plex/core/testenv"
 )
 
 // TestE2EInterrupt sends Ctrl-C (SIGINT) to `kubectl plex up` while kubeadm
@@ -23,15 +22,8 @@ import (
 // say so, and exit with 130 as after any Ctrl-C.
 func TestE2EInterrupt(t *testing.T) {
 	const name = "plexint"
-	h := testenv.Require(t)
-	bin, err := filepath.Abs("../../bin/kubectl-plex")
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	e := &env{t: t, name: name, bin: bin, spec: "testdata/interrupt.yaml", kubeconfig: filepath.Join(home, "kubeconfig"), home: home}
-	e.mustPlex("down", name)
-	t.Cleanup(func() { _, _ = e.plex("down", name) })
+	e, h := newEnv(t, name, "testdata/interrupt.yaml")
+	bin, home := e.bin, e.home
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
