@@ -27,3 +27,22 @@ func TestReport(t *testing.T) {
 		})
 	}
 }
+
+func TestWriteData(t *testing.T) {
+	v := struct {
+		Name  string `json:"name"`
+		Nodes int    `json:"nodes"`
+	}{"omniplex", 3}
+	for format, want := range map[string]string{
+		"json": "{\n  \"name\": \"omniplex\",\n  \"nodes\": 3\n}\n",
+		"yaml": "name: omniplex\nnodes: 3\n",
+	} {
+		var b bytes.Buffer
+		if err := WriteData(&b, format, v); err != nil || b.String() != want {
+			t.Errorf("WriteData %s = %q, %v; want %q", format, b.String(), err, want)
+		}
+	}
+	if err := WriteData(&bytes.Buffer{}, "xml", v); err == nil {
+		t.Error("format xml accepted")
+	}
+}

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plex-dev/plex/core/bake"
+	"github.com/plex-dev/plex/core/cli"
 )
 
 func newListCommand(g *globalOptions, out io.Writer) *cobra.Command {
@@ -34,9 +34,7 @@ func newListCommand(g *globalOptions, out io.Writer) *cobra.Command {
 				return err
 			}
 			if format == "json" {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(images)
+				return cli.WriteData(out, format, images)
 			}
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ALIAS\tFINGERPRINT\tTYPE\tBASE\tKUBERNETES\tCONTAINERD\tSIZE\tCREATED\tINPUTS")

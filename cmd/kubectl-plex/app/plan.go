@@ -1,13 +1,12 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
+	"github.com/plex-dev/plex/core/cli"
 	"github.com/plex-dev/plex/core/cluster"
 	"github.com/plex-dev/plex/core/plan"
 )
@@ -81,17 +80,8 @@ func (o *planOptions) validate() error {
 
 func writePlan(w io.Writer, format string, res *cluster.PlanResult) error {
 	switch format {
-	case "yaml":
-		b, err := yaml.Marshal(res)
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+	case "yaml", "json":
+		return cli.WriteData(w, format, res)
 	case "hosts":
 		return plan.WriteHosts(w, res.Plan)
 	case "genders":

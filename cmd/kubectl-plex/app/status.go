@@ -1,13 +1,12 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
+	"github.com/plex-dev/plex/core/cli"
 	"github.com/plex-dev/plex/core/cluster"
 )
 
@@ -41,18 +40,8 @@ file's order, and a plex that is not up shows its planned nodes as absent.`,
 			if err != nil {
 				return err
 			}
-			switch output {
-			case "json":
-				enc := json.NewEncoder(s.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			case "yaml":
-				b, err := yaml.Marshal(st)
-				if err != nil {
-					return err
-				}
-				_, err = s.Out.Write(b)
-				return err
+			if output != "table" {
+				return cli.WriteData(s.Out, output, st)
 			}
 			if len(st) == 0 {
 				fmt.Fprintln(s.Out, "no plexes on this remote")

@@ -1,14 +1,13 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/yaml"
 
+	"github.com/plex-dev/plex/core/cli"
 	"github.com/plex-dev/plex/core/registry"
 )
 
@@ -34,17 +33,8 @@ it is mirrored, the bytes and blobs stored and the repositories cached.`,
 				return err
 			}
 			switch output {
-			case "json":
-				enc := json.NewEncoder(s.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			case "yaml":
-				b, err := yaml.Marshal(st)
-				if err != nil {
-					return err
-				}
-				_, err = s.Out.Write(b)
-				return err
+			case "json", "yaml":
+				return cli.WriteData(s.Out, output, st)
 			case "table":
 			default:
 				return fmt.Errorf("unknown output format %q: use table, json or yaml", output)

@@ -1,13 +1,13 @@
 package app
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/plex-dev/plex/core/cli"
 	"github.com/plex-dev/plex/core/registry"
 )
 
@@ -63,9 +63,7 @@ The cache is the only one on the server, or the one of --plex, --instance or
 			rep, err := registry.WarmCache(cmd.Context(), o)
 			if rep != nil {
 				if output == "json" {
-					enc := json.NewEncoder(s.Out)
-					enc.SetIndent("", "  ")
-					if perr := enc.Encode(rep); perr != nil {
+					if perr := cli.WriteData(s.Out, output, rep); perr != nil {
 						return perr
 					}
 				} else {
