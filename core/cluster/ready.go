@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -40,41 +41,27 @@ func waitReady(ctx context.Context, kubeconfig []byte, names []string, timeout t
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	var notReady []string
-	var lastErr error
-	for {
+	return pollAPI(ctx, timeout, time.Second, func(ctx context.Context) (bool, error) {
 		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err == nil {
-			ready := map[string]bool{}
-			for i := range list.Items {
-				ready[list.Items[i].Name] = nodeReady(&list.Items[i])
-			}
-			notReady = notReady[:0]
-			for _, n := range names {
-				if !ready[n] {
-					notReady = append(notReady, n)
-				}
-			}
-			if len(notReady) == 0 {
-				return nil
+		if err != nil {
+			return false, err
+		}
+		ready := map[string]bool{}
+		for i := range list.Items {
+			ready[list.Items[i].Name] = nodeReady(&list.Items[i])
+		}
+		notReady = notReady[:0]
+		for _, n := range names {
+			if !ready[n] {
+				notReady = append(notReady, n)
 			}
 		}
-		lastErr = err
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return ctx.Err()
-			}
-			if lastErr != nil {
-				return fmt.Errorf("the API server did not answer within %s: %w", timeout, lastErr)
-			}
-			sort.Strings(notReady)
-			return fmt.Errorf("node(s) %s not Ready within %s; look at `kubectl describe node` and `incus exec NODE -- journalctl -u kubelet`", strings.Join(notReady, ", "), timeout)
-		case <-time.After(time.Second):
-		}
-	}
+		return len(notReady) == 0, nil
+	}, func() error {
+		sort.Strings(notReady)
+		return fmt.Errorf("node(s) %s not Ready within %s; look at `kubectl describe node` and `incus exec NODE -- journalctl -u kubelet`", strings.Join(notReady, ", "), timeout)
+	})
 }
 
 // tokenSignTimeout bounds waitTokenSigned: the controller-manager signs a
@@ -93,27 +80,38 @@ func waitTokenSigned(ctx context.Context, kubeconfig []byte, token string, timeo
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var lastErr error
-	for {
+	return pollAPI(ctx, timeout, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
 		cm, err := cs.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, "cluster-info", metav1.GetOptions{})
-		if err == nil {
-			if _, ok := cm.Data["jws-kubeconfig-"+id]; ok {
-				return nil
-			}
+		if err != nil {
+			return false, err
 		}
+		_, signed := cm.Data["jws-kubeconfig-"+id]
+		return signed, nil
+	}, func() error {
+		return fmt.Errorf("the controller-manager did not sign bootstrap token %s into kube-public/cluster-info within %s; look at its log: `kubectl -n kube-system logs -l component=kube-controller-manager`", id, timeout)
+	})
+}
+
+// pollAPI calls check every interval, first at once, until it reports done
+// or timeout passes (wait.PollUntilContextTimeout). A check's error is
+// retried. When ctx is cancelled, that is the error; at the timeout, the
+// error says the API server did not answer if the last check failed, and is
+// notDone's otherwise.
+func pollAPI(ctx context.Context, timeout, interval time.Duration, check func(context.Context) (bool, error), notDone func() error) error {
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(ctx context.Context) (bool, error) {
+		done, err := check(ctx)
 		lastErr = err
-		select {
-		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.Canceled) {
-				return ctx.Err()
-			}
-			if lastErr != nil {
-				return fmt.Errorf("the API server did not answer within %s: %w", timeout, lastErr)
-			}
-			return fmt.Errorf("the controller-manager did not sign bootstrap token %s into kube-public/cluster-info within %s; look at its log: `kubectl -n kube-system logs -l component=kube-controller-manager`", id, timeout)
-		case <-time.After(250 * time.Millisecond):
-		}
+		return err == nil && done, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.Canceled):
+		return ctx.Err()
+	case lastErr != nil:
+		return fmt.Errorf("the API server did not answer within %s: %w", timeout, lastErr)
+	default:
+		return notDone()
 	}
 }
