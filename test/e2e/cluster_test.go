@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -315,22 +314,9 @@ func containsRow(out string, fields ...string) bool {
 func serviceAcross(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, backend, client string) {
 	t.Helper()
 	ns := "default"
-	labels := map[string]string{"app": "echo-across"}
-	one := int32(1)
-	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "echo-across"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &one,
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					NodeSelector: map[string]string{"kubernetes.io/hostname": backend},
-					Containers:   []corev1.Container{{Name: "echo", Image: echoImage, Args: []string{"serve", ":8080"}}},
-				},
-			},
-		},
-	}, metav1.CreateOptions{}); err != nil {
+	dep := echoOn("echo-across", backend)
+	labels := dep.Spec.Selector.MatchLabels
+	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	svc, err := cs.CoreV1().Services(ns).Create(ctx, &corev1.Service{

@@ -214,7 +214,15 @@ func expectReady(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, na
 	})
 }
 
+// waitFor calls f every second until it reports true, and fails the test
+// after timeout with f's last error.
 func waitFor(t *testing.T, what string, timeout time.Duration, f func() (bool, error)) {
+	t.Helper()
+	waitEvery(t, time.Second, what, timeout, f)
+}
+
+// waitEvery is waitFor at another interval (100 ms where a figure is taken).
+func waitEvery(t *testing.T, interval time.Duration, what string, timeout time.Duration, f func() (bool, error)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var lastErr error
@@ -224,7 +232,7 @@ func waitFor(t *testing.T, what string, timeout time.Duration, f func() (bool, e
 			return
 		}
 		lastErr = err
-		time.Sleep(time.Second)
+		time.Sleep(interval)
 	}
 	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
 }
@@ -349,16 +357,13 @@ func checkLeavesPlex(t *testing.T, ctx context.Context, cs *kubernetes.Clientset
 	}
 }
 
-// drainBehindPDB puts a pod protected by a PodDisruptionBudget on node, checks
-// that drain --delete is refused with a clear error and keeps the node, then
-// relaxes the budget and drains it away.
-func drainBehindPDB(t *testing.T, ctx context.Context, e *env, cs *kubernetes.Clientset, node string) {
-	t.Helper()
-	ns := "default"
-	labels := map[string]string{"app": "guarded"}
+// echoOn is a Deployment of one echo server named name, labelled app=name,
+// pinned to node.
+func echoOn(name, node string) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
 	one := int32(1)
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "guarded"},
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: &one,
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
@@ -371,6 +376,16 @@ func drainBehindPDB(t *testing.T, ctx context.Context, e *env, cs *kubernetes.Cl
 			},
 		},
 	}
+}
+
+// drainBehindPDB puts a pod protected by a PodDisruptionBudget on node, checks
+// that drain --delete is refused with a clear error and keeps the node, then
+// relaxes the budget and drains it away.
+func drainBehindPDB(t *testing.T, ctx context.Context, e *env, cs *kubernetes.Clientset, node string) {
+	t.Helper()
+	ns := "default"
+	dep := echoOn("guarded", node)
+	labels := dep.Spec.Selector.MatchLabels
 	if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -184,7 +184,7 @@ func reconcileTo(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, dy
 	t.Helper()
 	start := time.Now()
 	requestReconcile(t, ctx, dyn, gitRepositoryGVR)
-	waitFast(t, "the GitRepository to fetch "+commit, time.Minute, func() (bool, error) {
+	waitEvery(t, 100*time.Millisecond, "the GitRepository to fetch "+commit, time.Minute, func() (bool, error) {
 		gr := getFlux(t, ctx, dyn, gitRepositoryGVR)
 		rev, _, _ := unstructured.NestedString(gr.Object, "status", "artifact", "revision")
 		_, msg := fluxCondition(gr, "Ready")
@@ -192,7 +192,7 @@ func reconcileTo(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, dy
 	})
 	fetched := time.Since(start)
 	requestReconcile(t, ctx, dyn, kustomizationGVR)
-	waitFast(t, "the greeting "+message+" to land", time.Minute, func() (bool, error) {
+	waitEvery(t, 100*time.Millisecond, "the greeting "+message+" to land", time.Minute, func() (bool, error) {
 		cm, err := cs.CoreV1().ConfigMaps(demoNS).Get(ctx, "greeting", metav1.GetOptions{})
 		if err != nil {
 			return false, err
@@ -200,22 +200,6 @@ func reconcileTo(t *testing.T, ctx context.Context, cs *kubernetes.Clientset, dy
 		return cm.Data["message"] == message, fmt.Errorf("message %q", cm.Data["message"])
 	})
 	return fetched
-}
-
-// waitFast is waitFor at 100 ms, for the figures.
-func waitFast(t *testing.T, what string, timeout time.Duration, f func() (bool, error)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		ok, err := f()
-		if ok {
-			return
-		}
-		lastErr = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %s waiting for %s (last: %v)", timeout, what, lastErr)
 }
 
 func fluxCondition(o *unstructured.Unstructured, typ string) (string, string) {

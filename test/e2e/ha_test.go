@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -71,23 +70,8 @@ func TestHA(t *testing.T) {
 	time.Sleep(time.Second)
 	h.Incus(t, "stop", "--force", "plexha1")
 
-	one := int32(1)
-	labels := map[string]string{"app": "after-loss"}
 	waitFor(t, "the API to take a Deployment after losing plexha1", 2*time.Minute, func() (bool, error) {
-		_, err := cs.AppsV1().Deployments("default").Create(ctx, &appsv1.Deployment{
-			ObjectMeta: metav1.ObjectMeta{Name: "after-loss"},
-			Spec: appsv1.DeploymentSpec{
-				Replicas: &one,
-				Selector: &metav1.LabelSelector{MatchLabels: labels},
-				Template: corev1.PodTemplateSpec{
-					ObjectMeta: metav1.ObjectMeta{Labels: labels},
-					Spec: corev1.PodSpec{
-						NodeSelector: map[string]string{"kubernetes.io/hostname": "plexha4"},
-						Containers:   []corev1.Container{{Name: "echo", Image: echoImage, Args: []string{"serve", ":8080"}}},
-					},
-				},
-			},
-		}, metav1.CreateOptions{})
+		_, err := cs.AppsV1().Deployments("default").Create(ctx, echoOn("after-loss", "plexha4"), metav1.CreateOptions{})
 		return err == nil, err
 	})
 	waitFor(t, "the new Deployment's pod to run", 2*time.Minute, func() (bool, error) {
