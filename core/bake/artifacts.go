@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/plex-dev/plex/core/internal/digest"
 )
 
 // DefaultReleaseURL is where Kubernetes publishes its release binaries:
@@ -43,7 +45,7 @@ func localArtifacts(dir string) ([]artifact, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kube artifacts: %s: %w; the directory must hold kubeadm, kubelet and kubectl of the requested version (hack/k8s-artifacts.sh builds them)", p, err)
 		}
-		sum, err := fileSHA256(p)
+		sum, err := digest.FileSHA256(p)
 		if err != nil {
 			return nil, fmt.Errorf("kube artifacts: hashing %s: %w", p, err)
 		}
@@ -83,7 +85,7 @@ func (a *artifact) fetch(ctx context.Context, client *http.Client, cacheDir stri
 	}
 	dir := filepath.Join(cacheDir, a.SHA256[:16])
 	p := filepath.Join(dir, a.Name)
-	if sum, err := fileSHA256(p); err == nil && sum == a.SHA256 {
+	if sum, err := digest.FileSHA256(p); err == nil && sum == a.SHA256 {
 		a.Path = p
 		return nil
 	}
@@ -145,17 +147,4 @@ func httpGet(ctx context.Context, client *http.Client, url string, limit int64) 
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, limit))
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

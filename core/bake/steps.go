@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/internal/digest"
 )
 
 // rawLXC is what kubelet and containerd need in a privileged system
@@ -227,7 +228,7 @@ func (b *baker) installBinaries(ctx context.Context) error {
 		}
 		// The sum was taken when the inputs were hashed; a file changed since
 		// would make an image that does not match its inputs.
-		sum, err := fileSHA256(a.Path)
+		sum, err := digest.FileSHA256(a.Path)
 		if err == nil && sum != a.SHA256 {
 			err = fmt.Errorf("%s changed during the bake (sha256 %s, was %s)", a.Path, short(sum), short(a.SHA256))
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/plex-dev/plex/core/cloudinit"
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/internal/digest"
 	"github.com/plex-dev/plex/core/status"
 )
 
@@ -427,7 +428,7 @@ func (r *upRun) installZot(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		sum, err := fileSHA256(p)
+		sum, err := digest.FileSHA256(p)
 		if err != nil {
 			return err
 		}

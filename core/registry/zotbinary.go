@@ -124,17 +124,3 @@ func checksumOf(r io.Reader, file string) (string, error) {
 	}
 	return "", fmt.Errorf("checksums.sha256.txt lists no %s", file)
 }
-
-// fileSHA256 is the hex sha256 of a file.
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
