@@ -53,9 +53,52 @@ func harnessBake(t *testing.T) (*incus.Server, Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sweepLeftovers(t, srv)
 	return srv, Options{
 		Type: TypeKube, Base: h.Image, KubernetesVersion: version,
 		KubeArtifacts: artifacts, AptProxy: proxy, Log: status.New(testWriter{t}),
+	}
+}
+
+// Name prefixes of what these tests make; each test removes its own, and
+// sweepLeftovers removes what a killed run left.
+const (
+	testAliasPrefix = "plexbake-test-"
+	testNodePrefix  = "harness-test-bake-"
+)
+
+// sweepLeftovers deletes the test images and the plex-labelled test
+// instances (test nodes, transient bake instances) that a killed earlier run
+// left behind. The tests run one at a time, so none of these is in use.
+func sweepLeftovers(t *testing.T, srv *incus.Server) {
+	t.Helper()
+	ctx := context.Background()
+	imgs, err := srv.ListImages(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range imgs {
+		for _, a := range img.Aliases {
+			if strings.HasPrefix(a, testAliasPrefix) {
+				t.Logf("deleting image %s (%s) that an earlier run left", a, img.Fingerprint[:12])
+				if err := srv.DeleteImage(ctx, img.Fingerprint); err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+	list, err := srv.ListInstances(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range list {
+		if in.Managed() && (strings.HasPrefix(in.Name, testNodePrefix) || strings.HasPrefix(in.Name, InstanceName(testAliasPrefix))) {
+			t.Logf("deleting instance %s that an earlier run left", in.Name)
+			if err := srv.Delete(ctx, in.Name); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 
@@ -67,7 +110,7 @@ func TestBakeKube(t *testing.T) {
 	srv, opts := harnessBake(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	opts.Alias = "plexbake-test-kube-" + randomSuffix()
+	opts.Alias = testAliasPrefix + "kube-" + randomSuffix()
 
 	first, err := Bake(ctx, srv, opts)
 	if first.Fingerprint != "" {
@@ -109,7 +152,7 @@ func TestBakeKube(t *testing.T) {
 func checkNode(t *testing.T, srv *incus.Server, alias string, props map[string]string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	name := "harness-test-bake-" + randomSuffix()
+	name := testNodePrefix + randomSuffix()
 	err := srv.CreateInstance(ctx, incus.InstanceSpec{Name: name, Image: alias, Config: map[string]string{
 		"security.privileged": "true", "security.nesting": "true", "raw.lxc": rawLXC,
 		incus.LabelManaged: "true",
@@ -226,7 +269,7 @@ func failedBake(t *testing.T, srv *incus.Server, opts Options) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	opts.Alias = "plexbake-test-fail-" + randomSuffix()
+	opts.Alias = testAliasPrefix + "fail-" + randomSuffix()
 	before := bakedImages(ctx, t, srv)
 	_, err := Bake(ctx, srv, opts)
 	if err == nil {
@@ -274,7 +317,7 @@ func TestBakeLockRefuses(t *testing.T) {
 	srv, opts := harnessBake(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	opts.Alias = "plexbake-test-lock-" + randomSuffix()
+	opts.Alias = testAliasPrefix + "lock-" + randomSuffix()
 	instance := InstanceName(opts.Alias)
 	err := srv.CreateInstance(ctx, incus.InstanceSpec{Name: instance, Image: opts.Base, Config: map[string]string{
 		incus.LabelManaged: "true", incus.LabelBake: opts.Alias, incus.LabelBakeStarted: time.Now().UTC().Format(time.RFC3339),
