@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lxc/incus/v6/shared/api"
-
 	"github.com/plex-dev/plex/core/incus"
 )
 
@@ -46,7 +44,7 @@ func (f *fakeServer) record(format string, a ...any) {
 }
 
 func notFound(what string) error {
-	return api.StatusErrorf(404, "%s not found", what)
+	return fmt.Errorf("%s: %w", what, incus.ErrNotFound)
 }
 
 func (f *fakeServer) ResolveImage(_ context.Context, ref string, _ bool) (*incus.ImageSource, error) {

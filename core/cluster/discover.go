@@ -24,7 +24,7 @@ type livePlex struct {
 
 // discover reads one plex's instances from a server. It fails when the plex
 // has no instances there.
-func discover(ctx context.Context, srv *incus.Server, name string) (*livePlex, error) {
+func discover(ctx context.Context, srv Incus, name string) (*livePlex, error) {
 	list, err := srv.ListInstances(ctx)
 	if err != nil {
 		return nil, err
@@ -53,7 +53,7 @@ func discover(ctx context.Context, srv *incus.Server, name string) (*livePlex, e
 		}
 	}
 	if len(lp.Instances) == 0 {
-		return nil, fmt.Errorf("no instances of plex %q on incus remote %q (project %q); is the name right, and is it the right remote (--remote)?", name, srv.Remote, srv.Project)
+		return nil, fmt.Errorf("no instances of plex %q on incus remote %q (project %q); is the name right, and is it the right remote (--remote)?", name, srv.Remote(), srv.Project())
 	}
 	sort.Slice(lp.Plex.Nodes, func(a, b int) bool { return lp.Plex.Nodes[a].Index < lp.Plex.Nodes[b].Index })
 	return lp, nil
@@ -70,11 +70,11 @@ func (lp *livePlex) runningControlPlane() (string, error) {
 }
 
 // findNode finds which plex a node belongs to, by its instance labels.
-func findNode(ctx context.Context, srv *incus.Server, node string) (string, error) {
+func findNode(ctx context.Context, srv Incus, node string) (string, error) {
 	in, err := srv.GetInstance(ctx, node)
 	if err != nil {
 		if incus.IsNotFound(err) {
-			return "", fmt.Errorf("no instance %q on incus remote %q (project %q)", node, srv.Remote, srv.Project)
+			return "", fmt.Errorf("no instance %q on incus remote %q (project %q)", node, srv.Remote(), srv.Project())
 		}
 		return "", err
 	}

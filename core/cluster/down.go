@@ -21,7 +21,7 @@ type Ref struct {
 }
 
 // connect opens the server a Ref points at.
-func (ref Ref) connect(ctx context.Context) (*incus.Server, error) {
+func (ref Ref) connect(ctx context.Context) (Incus, error) {
 	remote, project := ref.Remote, ref.Project
 	if ref.File != "" {
 		p, err := LoadPlan(ref.File, ref.Name, ref.Target)
@@ -30,7 +30,7 @@ func (ref Ref) connect(ctx context.Context) (*incus.Server, error) {
 		}
 		remote, project = p.Plexes[0].Remote, p.Plexes[0].Project
 	}
-	return incus.Connect(ctx, incus.ConnectOptions{ConfigPath: ref.IncusConfig, Remote: remote, Project: project})
+	return ref.dial(ctx, remote, project)
 }
 
 // DownOptions are the inputs of Down.
@@ -77,7 +77,7 @@ func Down(ctx context.Context, o DownOptions) error {
 		o.Log.Infof(" ✓ %s: kept the registry cache %s for the next up; `plex-registry down %s` removes it", o.Name, n, o.Name)
 	}
 	if len(names) == 0 {
-		o.Log.Infof(" ✓ %s: nothing to delete on remote %s", o.Name, srv.Remote)
+		o.Log.Infof(" ✓ %s: nothing to delete on remote %s", o.Name, srv.Remote())
 	} else {
 		a := o.Log.Start("%s: deleting %d instance(s)", o.Name, len(names))
 		errs := make([]error, len(names))

@@ -16,7 +16,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/drain"
 
-	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/status"
 )
@@ -112,7 +111,7 @@ func Drain(ctx context.Context, o DrainOptions) error {
 	if err != nil {
 		return err
 	}
-	r := &run{px: lp.Plex, srv: srv, log: o.Log}
+	r := &run{px: lp.Plex, srv: srv, log: o.Log, seams: o.seams}
 
 	node, err := cs.CoreV1().Nodes().Get(ctx, o.Node, metav1.GetOptions{})
 	registered := err == nil
@@ -238,7 +237,7 @@ func blockedByBudget(ctx context.Context, cs kubernetes.Interface, node string) 
 // connectNode opens the server a node-level verb acts on: with a spec file,
 // the remote of the plex that plans a node of that name (else the file's
 // first plex); without one, Target.
-func (ref Ref) connectNode(ctx context.Context, node string) (*incus.Server, error) {
+func (ref Ref) connectNode(ctx context.Context, node string) (Incus, error) {
 	if ref.File != "" && ref.Remote == "" {
 		p, err := LoadPlan(ref.File, "", ref.Target)
 		if err != nil {

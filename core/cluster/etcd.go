@@ -12,7 +12,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
 )
 
@@ -35,7 +34,7 @@ type EtcdHealth struct {
 
 // etcdClient connects to the etcd members on cps from the host, with the
 // health-check client certificate kubeadm made on control-plane node via.
-func etcdClient(ctx context.Context, srv *incus.Server, via string, cps []plan.Node) (*clientv3.Client, error) {
+func etcdClient(ctx context.Context, srv Incus, via string, cps []plan.Node) (*clientv3.Client, error) {
 	read := func(p string) ([]byte, error) { return srv.PullFile(ctx, via, "/etc/kubernetes/pki/etcd/"+p) }
 	caPEM, err := read("ca.crt")
 	if err != nil {
@@ -77,7 +76,7 @@ func etcdClient(ctx context.Context, srv *incus.Server, via string, cps []plan.N
 // address (a member added by a join that never started has no name), if
 // etcd still has it. kubeadm reset does this too, but gives up quietly when
 // it cannot reach etcd at that moment.
-func removeEtcdMember(ctx context.Context, srv *incus.Server, via string, cps []plan.Node, name, address string) error {
+func removeEtcdMember(ctx context.Context, srv Incus, via string, cps []plan.Node, name, address string) error {
 	cli, err := etcdClient(ctx, srv, via, cps)
 	if err != nil {
 		return err
@@ -106,7 +105,7 @@ func removeEtcdMember(ctx context.Context, srv *incus.Server, via string, cps []
 }
 
 // etcdHealth asks etcd for its members and the status of each.
-func etcdHealth(ctx context.Context, srv *incus.Server, via string, cps []plan.Node) (*EtcdHealth, error) {
+func etcdHealth(ctx context.Context, srv Incus, via string, cps []plan.Node) (*EtcdHealth, error) {
 	cli, err := etcdClient(ctx, srv, via, cps)
 	if err != nil {
 		return nil, err

@@ -127,7 +127,7 @@ func (r *run) joinNodes(ctx context.Context, cp plan.Node, facts nodeFacts, node
 		return err
 	}
 	if err := r.step("waiting for the join token's signature in cluster-info", func() error {
-		return waitTokenSigned(ctx, admin, token, tokenSignTimeout)
+		return r.seams.tokenSigned(ctx, admin, token, tokenSignTimeout)
 	}); err != nil {
 		return err
 	}

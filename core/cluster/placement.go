@@ -12,7 +12,7 @@ import (
 // inspectRemote is what plan and up learn from a plex's remote before
 // anything changes: the instances there, in the form Diff takes, and the
 // placement of every node (see plan.Place), which it writes into px.
-func inspectRemote(ctx context.Context, srv *incus.Server, px *plan.Plex) ([]plan.Existing, []string, error) {
+func inspectRemote(ctx context.Context, srv Incus, px *plan.Plex) ([]plan.Existing, []string, error) {
 	list, err := srv.ListInstances(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -29,12 +29,12 @@ func inspectRemote(ctx context.Context, srv *incus.Server, px *plan.Plex) ([]pla
 // and their groups come from Incus, where the nodes that exist are from
 // list. On a standalone server it only checks that the spec asks for no
 // placement.
-func placeNodes(ctx context.Context, srv *incus.Server, px *plan.Plex, list []incus.Instance) ([]string, error) {
+func placeNodes(ctx context.Context, srv Incus, px *plan.Plex, list []incus.Instance) ([]string, error) {
 	members, err := srv.Members(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return placeOn(srv.Remote, members, px, list)
+	return placeOn(srv.Remote(), members, px, list)
 }
 
 func placeOn(remote string, members []incus.Member, px *plan.Plex, list []incus.Instance) ([]string, error) {
@@ -74,12 +74,12 @@ func (r *run) place(ctx context.Context) error {
 	}
 	if len(members) == 0 {
 		// Standalone: nothing to place, only targets to refuse.
-		_, err := placeOn(r.srv.Remote, nil, &r.px, list)
+		_, err := placeOn(r.srv.Remote(), nil, &r.px, list)
 		return err
 	}
-	err = r.step(fmt.Sprintf("placing %d node(s) on the members of %s", len(r.px.Nodes), r.srv.Remote), func() error {
+	err = r.step(fmt.Sprintf("placing %d node(s) on the members of %s", len(r.px.Nodes), r.srv.Remote()), func() error {
 		var err error
-		notes, err = placeOn(r.srv.Remote, members, &r.px, list)
+		notes, err = placeOn(r.srv.Remote(), members, &r.px, list)
 		where = placementSummary(r.px)
 		return err
 	})

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/spec"
 )
@@ -22,6 +21,9 @@ type Target struct {
 	Remote string
 	// Project overrides every plex's project when set.
 	Project string
+	// seams replace Incus and the Kubernetes API in the tests (incus.go);
+	// nil means the real ones.
+	seams *seams
 }
 
 // PlanOptions are the inputs of Plan.
@@ -113,7 +115,7 @@ func Plan(ctx context.Context, opts PlanOptions) (*PlanResult, error) {
 			defer wg.Done()
 			var existing []plan.Existing
 			var notes []string
-			srv, err := incus.Connect(ctx, incus.ConnectOptions{ConfigPath: opts.IncusConfig, Remote: px.Remote, Project: px.Project})
+			srv, err := opts.dial(ctx, px.Remote, px.Project)
 			if err == nil {
 				existing, notes, err = inspectRemote(ctx, srv, px)
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
 )
 
@@ -27,7 +26,7 @@ func statusOfFile(ctx context.Context, o StatusOptions) ([]PlexStatus, error) {
 	}
 	out := make([]PlexStatus, len(p.Plexes))
 	err = eachPlex(p, func(i int, px plan.Plex) error {
-		srv, err := incus.Connect(ctx, incus.ConnectOptions{ConfigPath: o.IncusConfig, Remote: px.Remote, Project: px.Project})
+		srv, err := o.dial(ctx, px.Remote, px.Project)
 		if err != nil {
 			return err
 		}
@@ -40,7 +39,7 @@ func statusOfFile(ctx context.Context, o StatusOptions) ([]PlexStatus, error) {
 			found = found || in.Plex() == px.Name
 		}
 		if !found {
-			out[i] = absentStatus(srv.Remote, px)
+			out[i] = absentStatus(srv.Remote(), px)
 			return nil
 		}
 		lp, err := discover(ctx, srv, px.Name)
@@ -73,7 +72,10 @@ func downOfFile(ctx context.Context, o DownOptions) error {
 	}
 	return eachPlex(p, func(_ int, px plan.Plex) error {
 		one := o
-		one.Ref = Ref{Name: px.Name, Target: Target{IncusConfig: o.IncusConfig, Remote: px.Remote, Project: px.Project}}
+		// A copy of o's Target, so its seams carry over to each plex.
+		t := o.Target
+		t.Remote, t.Project = px.Remote, px.Project
+		one.Ref = Ref{Name: px.Name, Target: t}
 		return Down(ctx, one)
 	})
 }

@@ -83,8 +83,8 @@ func Status(ctx context.Context, o StatusOptions) ([]PlexStatus, error) {
 	return out, nil
 }
 
-func plexStatus(ctx context.Context, srv *incus.Server, lp *livePlex) PlexStatus {
-	ps := PlexStatus{Name: lp.Name, Remote: srv.Remote}
+func plexStatus(ctx context.Context, srv Incus, lp *livePlex) PlexStatus {
+	ps := PlexStatus{Name: lp.Name, Remote: srv.Remote()}
 	k8s, endpoint, err := kubeNodeStates(ctx, srv, lp)
 	apiOK := err == nil
 	ps.Endpoint = endpoint
@@ -142,7 +142,7 @@ func endpointOf(kubeconfig []byte) string {
 
 // kubeNodeStates asks the plex's API server for every node's state and
 // kubelet version, and returns the endpoint it asked.
-func kubeNodeStates(ctx context.Context, srv *incus.Server, lp *livePlex) (map[string][2]string, string, error) {
+func kubeNodeStates(ctx context.Context, srv Incus, lp *livePlex) (map[string][2]string, string, error) {
 	cp, err := lp.runningControlPlane()
 	if err != nil {
 		return nil, "", err

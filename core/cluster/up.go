@@ -82,8 +82,10 @@ func forEachPlex(p *plan.Plan, f func(plan.Plex) error) error {
 // run is one plex being worked on.
 type run struct {
 	px  plan.Plex
-	srv *incus.Server
+	srv Incus
 	log *status.Logger
+	// seams are the Target's (incus.go).
+	seams *seams
 
 	mu sync.Mutex
 	// created are the instances this run made, for the revert.
@@ -95,11 +97,11 @@ type run struct {
 }
 
 func newRun(ctx context.Context, t Target, px plan.Plex, log *status.Logger) (*run, error) {
-	srv, err := incus.Connect(ctx, incus.ConnectOptions{ConfigPath: t.IncusConfig, Remote: px.Remote, Project: px.Project})
+	srv, err := t.dial(ctx, px.Remote, px.Project)
 	if err != nil {
 		return nil, err
 	}
-	return &run{px: px, srv: srv, log: log}, nil
+	return &run{px: px, srv: srv, log: log, seams: t.seams}, nil
 }
 
 // step opens a status line for one action and closes it with the result.
@@ -190,7 +192,7 @@ func (r *run) up(ctx context.Context, o UpOptions) (err error) {
 		return err
 	}
 	if err := r.step(fmt.Sprintf("waiting for %d node(s) to be Ready", len(kubeNodes(r.px.Nodes))), func() error {
-		return waitReady(ctx, admin, nodeNames(kubeNodes(r.px.Nodes)), o.ReadyTimeout)
+		return r.seams.nodesReady(ctx, admin, nodeNames(kubeNodes(r.px.Nodes)), o.ReadyTimeout)
 	}); err != nil {
 		return err
 	}
@@ -242,7 +244,7 @@ func (r *run) preflight(ctx context.Context) (map[string]incus.Instance, error) 
 			images[n.Image] = true
 			if _, err := r.srv.ImageByAlias(ctx, n.Image); err != nil {
 				if incus.IsNotFound(err) {
-					errs = append(errs, fmt.Errorf("image %s is not on remote %s: bake it with `incus plexbake bake %s %s`", n.Image, r.srv.Remote, n.Type, baseOf(n.Image)))
+					errs = append(errs, fmt.Errorf("image %s is not on remote %s: bake it with `incus plexbake bake %s %s`", n.Image, r.srv.Remote(), n.Type, baseOf(n.Image)))
 				} else {
 					errs = append(errs, fmt.Errorf("looking up image %s: %w", n.Image, err))
 				}

@@ -2,6 +2,7 @@ package incus
 
 import (
 	"bytes"
+	"encoding/json"
 	"sync"
 )
 
@@ -23,3 +24,5 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

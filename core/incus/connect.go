@@ -1,17 +1,20 @@
-// Package incus connects plex to Incus servers the way the incus CLI does, and
-// gives the rest of core small interfaces over github.com/lxc/incus/v6/client.
+// Package incus connects plex to Incus servers the way the incus CLI does
+// (the same client configuration, remotes, certificates and unix socket) and
+// gives the rest of core a small client of Incus's public REST API: the part
+// plex uses, on the transport in internal/rest.
 package incus
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
-	incusclient "github.com/lxc/incus/v6/client"
-	"github.com/lxc/incus/v6/shared/api"
-	"github.com/lxc/incus/v6/shared/cliconfig"
+	"github.com/plex-dev/plex/core/incus/internal/rest"
 )
 
 // ConnectOptions say which server to reach.
@@ -20,7 +23,8 @@ type ConnectOptions struct {
 	// uses: $INCUS_CONF/config.yml, else ~/.config/incus/config.yml, else the
 	// built-in defaults (remote "local" over the unix socket).
 	ConfigPath string
-	// Remote is a remote name from that config. Empty means its default remote.
+	// Remote is a remote name from that config. Empty means $INCUS_REMOTE,
+	// else the config's default remote.
 	Remote string
 	// Project is the Incus project. Empty means the remote's project.
 	Project string
@@ -32,27 +36,35 @@ type Server struct {
 	Remote string
 	// Project the connection works in.
 	Project string
-	client  incusclient.InstanceServer
+	c       *rest.Client
 	// conf is the client configuration the connection came from; image
 	// references on other remotes ("images:debian/12") resolve through it.
-	conf *cliconfig.Config
+	conf *ClientConfig
+}
+
+// serverInfo is the part of GET /1.0 plex reads.
+type serverInfo struct {
+	Auth        string `json:"auth"`
+	APIVersion  string `json:"api_version"`
+	Environment struct {
+		Architectures   []string `json:"architectures"`
+		ServerClustered bool     `json:"server_clustered"`
+		ServerName      string   `json:"server_name"`
+		ServerVersion   string   `json:"server_version"`
+	} `json:"environment"`
 }
 
 // Connect opens a connection, using the user's client certificates and
-// verifying the server's TLS certificate as the incus CLI does.
+// verifying the server's TLS certificate as the incus CLI does, and checks
+// that the server trusts plex.
 func Connect(ctx context.Context, opts ConnectOptions) (*Server, error) {
-	conf, err := cliconfig.LoadConfig(opts.ConfigPath)
+	conf, err := LoadClientConfig(opts.ConfigPath)
 	if err != nil {
-		return nil, fmt.Errorf("loading the incus client configuration: %w", err)
+		return nil, err
 	}
-	remote := opts.Remote
-	if remote == "" {
-		remote = conf.DefaultRemote
-		if remote == "" {
-			remote = "local"
-		}
-	}
-	if _, ok := conf.Remotes[remote]; !ok {
+	remote := conf.RemoteName(opts.Remote)
+	r, ok := conf.Remotes[remote]
+	if !ok {
 		known := make([]string, 0, len(conf.Remotes))
 		for name, r := range conf.Remotes {
 			if !r.Public {
@@ -60,68 +72,63 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Server, error) {
 			}
 		}
 		sort.Strings(known)
-		return nil, fmt.Errorf("incus remote %q is not in the client configuration (known: %s); add it with `incus remote add %s …` or fix the spec's remote field", remote, strings.Join(known, ", "), remote)
+		return nil, fmt.Errorf("incus remote %q is not in the client configuration %s (known: %s); add it with `incus remote add %s …` or fix the spec's remote field", remote, conf.Path, strings.Join(known, ", "), remote)
 	}
-	if err := ctx.Err(); err != nil {
+	if r.Protocol != "" && r.Protocol != "incus" {
+		return nil, fmt.Errorf("incus remote %q is an image server (protocol %s), not an Incus server plex can create instances on; name another remote", remote, r.Protocol)
+	}
+	ep, err := conf.Endpoint(remote)
+	if err != nil {
 		return nil, err
 	}
-	c, err := conf.GetInstanceServer(remote)
+	c, err := rest.New(ep)
+	if err != nil {
+		return nil, fmt.Errorf("incus remote %q: %w", remote, err)
+	}
+	project := opts.Project
+	if project == "" {
+		project = r.Project
+	}
+	if project == "" {
+		project = "default"
+	}
+	s := &Server{Remote: remote, Project: project, c: c.WithProject(project), conf: conf}
+	info, err := s.info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to incus remote %q: %w", remote, err)
 	}
-	project := opts.Project
-	if project != "" {
-		c = c.UseProject(project)
-	} else {
-		project = conf.Remotes[remote].Project
-		if project == "" {
-			project = "default"
-		}
+	if info.Auth != "trusted" {
+		return nil, fmt.Errorf("incus remote %q (%s) does not trust this client's certificate (%s): add it on the server with `incus config trust add-certificate`, or run `incus remote add %s %s` with a trust token", remote, r.Addr, conf.clientCertDescription(remote), remote, r.Addr)
 	}
-	return &Server{Remote: remote, Project: project, client: c, conf: conf}, nil
+	return s, nil
 }
 
-// Instance is what plex needs to know about an Incus instance.
-type Instance struct {
-	Name     string            `json:"name"`
-	Status   string            `json:"status"`
-	Location string            `json:"location,omitempty"`
-	Config   map[string]string `json:"-"`
-}
-
-// Managed reports whether plex created this instance.
-func (i Instance) Managed() bool { return IsManaged(i.Config) }
-
-// Plex is the plex this instance belongs to, or "".
-func (i Instance) Plex() string {
-	if !i.Managed() {
-		return ""
-	}
-	return i.Config[LabelPlex]
-}
-
-// ListInstances lists every instance in the server's project. Callers decide
-// by labels what is theirs.
-func (s *Server) ListInstances(ctx context.Context) ([]Instance, error) {
-	if err := ctx.Err(); err != nil {
+func (s *Server) info(ctx context.Context) (*serverInfo, error) {
+	var info serverInfo
+	if _, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: "/1.0"}, &info); err != nil {
 		return nil, err
 	}
-	all, err := s.client.GetInstances(api.InstanceTypeAny)
-	if err != nil {
-		return nil, fmt.Errorf("listing instances on incus remote %q (project %q): %w", s.Remote, s.Project, err)
-	}
-	out := make([]Instance, 0, len(all))
-	for _, in := range all {
-		out = append(out, Instance{Name: in.Name, Status: in.Status, Location: in.Location, Config: in.Config})
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
-	return out, nil
+	return &info, nil
 }
 
-// IsNotFound reports whether err is Incus saying that something does not exist.
+// IsNotFound reports whether err is Incus saying that something does not
+// exist (HTTP 404), or a lookup of plex's that found nothing.
 func IsNotFound(err error) bool {
-	return api.StatusErrorCheck(err, 404) || errors.Is(err, ErrNotFound)
+	return rest.IsNotFound(err) || errors.Is(err, ErrNotFound)
 }
 
 // ErrNotFound is returned by lookups that find nothing.
 var ErrNotFound = errors.New("not found")
+
+// clientCertDescription names the certificate file a remote is reached
+// with, for the error that says the server does not trust it.
+func (c *ClientConfig) clientCertDescription(remote string) string {
+	if c.Dir == "" {
+		return "no client certificate"
+	}
+	p := filepath.Join(c.Dir, "clientcerts", remote+".crt")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return filepath.Join(c.Dir, "client.crt")
+}

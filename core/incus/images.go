@@ -3,9 +3,11 @@ package incus
 import (
 	"context"
 	"fmt"
-	"maps"
+	"net/http"
+	"sort"
+	"time"
 
-	"github.com/lxc/incus/v6/shared/api"
+	"github.com/plex-dev/plex/core/incus/internal/rest"
 )
 
 // Image is what plex needs to know about an image.
@@ -16,110 +18,141 @@ type Image struct {
 	Aliases []string
 }
 
+// imageJSON is an image as /1.0/images/{fingerprint} gives it.
+type imageJSON struct {
+	Fingerprint string            `json:"fingerprint"`
+	Properties  map[string]string `json:"properties"`
+	Aliases     []struct {
+		Name string `json:"name"`
+	} `json:"aliases"`
+	Size      int64     `json:"size"`
+	Type      string    `json:"type"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (img imageJSON) aliasNames() []string {
+	var out []string
+	for _, a := range img.Aliases {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
+type aliasJSON struct {
+	Name        string `json:"name,omitempty"`
+	Target      string `json:"target"`
+	Description string `json:"description"`
+	Type        string `json:"type,omitempty"`
+}
+
+func (s *Server) getAlias(ctx context.Context, alias string) (*aliasJSON, error) {
+	var a aliasJSON
+	if _, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: rest.Path("images", "aliases", alias)}, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+func (s *Server) getImage(ctx context.Context, fingerprint string) (*imageJSON, error) {
+	var img imageJSON
+	if _, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: rest.Path("images", fingerprint)}, &img); err != nil {
+		return nil, err
+	}
+	return &img, nil
+}
+
 // ImageByAlias looks up a local image alias. A missing alias is an error that
 // IsNotFound recognises.
 func (s *Server) ImageByAlias(ctx context.Context, alias string) (*Image, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	a, _, err := s.client.GetImageAlias(alias)
+	a, err := s.getAlias(ctx, alias)
 	if err != nil {
 		return nil, err
 	}
-	img, _, err := s.client.GetImage(a.Target)
+	img, err := s.getImage(ctx, a.Target)
 	if err != nil {
 		return nil, fmt.Errorf("reading image %s (alias %s): %w", a.Target, alias, err)
 	}
-	out := &Image{Fingerprint: img.Fingerprint, Properties: img.Properties}
-	for _, a := range img.Aliases {
-		out.Aliases = append(out.Aliases, a.Name)
-	}
-	return out, nil
-}
-
-// Publish turns a stopped instance into an image with the given properties,
-// moves the alias to it, and returns its fingerprint. The image that held the
-// alias before is deleted when nothing else points at it, so re-bakes do not
-// pile up images.
-func (s *Server) Publish(ctx context.Context, instance, alias string, props map[string]string) (string, error) {
-	fp, err := s.PublishImage(ctx, PublishSpec{Instance: instance, Properties: props})
-	if err != nil {
-		return "", err
-	}
-	old, err := s.SetImageAlias(ctx, alias, fp, "")
-	if err != nil {
-		return fp, err
-	}
-	if old != "" && old != fp {
-		if op, err := s.client.DeleteImage(old); err == nil {
-			_ = op.WaitContext(ctx)
-		}
-	}
-	return fp, nil
+	return &Image{Fingerprint: img.Fingerprint, Properties: img.Properties, Aliases: img.aliasNames()}, nil
 }
 
 // DeleteImage deletes an image by fingerprint; a missing image is not an error.
 func (s *Server) DeleteImage(ctx context.Context, fingerprint string) error {
-	op, err := s.client.DeleteImage(fingerprint)
-	if err != nil {
-		if IsNotFound(err) {
-			return nil
-		}
+	_, err := s.c.Do(ctx, rest.Request{Method: http.MethodDelete, Path: rest.Path("images", fingerprint)})
+	if err != nil && !IsNotFound(err) {
 		return fmt.Errorf("deleting image %s: %w", fingerprint, err)
-	}
-	return wait(ctx, op, "deleting image "+fingerprint)
-}
-
-// Profile is a profile plex manages.
-type Profile struct {
-	Name        string
-	Description string
-	Config      map[string]string
-	Devices     map[string]map[string]string
-}
-
-// EnsureProfile creates the profile or brings it to the given content. It
-// refuses to change a profile that exists without plex's label.
-func (s *Server) EnsureProfile(ctx context.Context, p Profile) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	cfg := maps.Clone(p.Config)
-	if cfg == nil {
-		cfg = map[string]string{}
-	}
-	cfg[LabelManaged] = "true"
-	put := api.ProfilePut{Config: cfg, Description: p.Description, Devices: p.Devices}
-	cur, etag, err := s.client.GetProfile(p.Name)
-	if err != nil {
-		if !IsNotFound(err) {
-			return fmt.Errorf("reading profile %s: %w", p.Name, err)
-		}
-		if err := s.client.CreateProfile(api.ProfilesPost{Name: p.Name, ProfilePut: put}); err != nil {
-			return fmt.Errorf("creating profile %s: %w", p.Name, err)
-		}
-		return nil
-	}
-	if !IsManaged(cur.Config) {
-		return fmt.Errorf("profile %s exists but plex did not create it (no %s=true); rename or delete it, or label it to let plex manage it", p.Name, LabelManaged)
-	}
-	if maps.Equal(cur.Config, put.Config) && cur.Description == put.Description && devicesEqual(cur.Devices, put.Devices) {
-		return nil
-	}
-	if err := s.client.UpdateProfile(p.Name, put, etag); err != nil {
-		return fmt.Errorf("updating profile %s: %w", p.Name, err)
 	}
 	return nil
 }
 
-func devicesEqual(a, b map[string]map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if !maps.Equal(v, b[k]) {
-			return false
+// SetImageAlias points alias at an image, creating the alias or moving it,
+// and returns the fingerprint it pointed at before ("" when it is new).
+func (s *Server) SetImageAlias(ctx context.Context, alias, fingerprint, description string) (string, error) {
+	old, err := s.getAlias(ctx, alias)
+	switch {
+	case err == nil && old.Target == fingerprint:
+		return fingerprint, nil
+	case err == nil:
+		if description == "" {
+			description = old.Description
 		}
+		_, err := s.c.Sync(ctx, rest.Request{Method: http.MethodPut, Path: rest.Path("images", "aliases", alias),
+			Body: aliasJSON{Target: fingerprint, Description: description}}, nil)
+		if err != nil {
+			return "", fmt.Errorf("moving alias %s to %s: %w", alias, fingerprint, err)
+		}
+		return old.Target, nil
+	case IsNotFound(err):
+		_, err := s.c.Sync(ctx, rest.Request{Method: http.MethodPost, Path: rest.Path("images", "aliases"),
+			Body: aliasJSON{Name: alias, Target: fingerprint, Description: description}}, nil)
+		if err != nil {
+			return "", fmt.Errorf("creating alias %s: %w", alias, err)
+		}
+		return "", nil
+	default:
+		return "", fmt.Errorf("looking up alias %s: %w", alias, err)
 	}
-	return true
+}
+
+// DeleteImageAlias removes an alias, leaving its image; a missing alias is
+// not an error.
+func (s *Server) DeleteImageAlias(ctx context.Context, alias string) error {
+	_, err := s.c.Sync(ctx, rest.Request{Method: http.MethodDelete, Path: rest.Path("images", "aliases", alias)}, nil)
+	if err != nil && !IsNotFound(err) {
+		return fmt.Errorf("deleting alias %s: %w", alias, err)
+	}
+	return nil
+}
+
+// ImageInfo is an image as `incus image list` shows it.
+type ImageInfo struct {
+	Fingerprint string
+	Aliases     []string
+	// Size is the image file's size in bytes (uncompressed when the image
+	// was published with compression "none").
+	Size       int64
+	Type       string
+	CreatedAt  time.Time
+	Properties map[string]string
+}
+
+// ListImages lists the images of the server's project that have every given
+// property key (all images when none is given), newest first.
+func (s *Server) ListImages(ctx context.Context, withKeys ...string) ([]ImageInfo, error) {
+	var all []imageJSON
+	_, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: rest.Path("images"), Query: map[string][]string{"recursion": {"1"}}}, &all)
+	if err != nil {
+		return nil, fmt.Errorf("listing images on incus remote %q (project %q): %w", s.Remote, s.Project, err)
+	}
+	var out []ImageInfo
+next:
+	for _, img := range all {
+		for _, k := range withKeys {
+			if _, ok := img.Properties[k]; !ok {
+				continue next
+			}
+		}
+		out = append(out, ImageInfo{Fingerprint: img.Fingerprint, Aliases: img.aliasNames(), Size: img.Size, Type: img.Type, CreatedAt: img.CreatedAt, Properties: img.Properties})
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].CreatedAt.After(out[b].CreatedAt) })
+	return out, nil
 }

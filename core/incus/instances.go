@@ -1,17 +1,92 @@
 package incus
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
-	pathpkg "path"
+	"net/http"
+	"sort"
 	"strings"
 	"time"
 
-	incusclient "github.com/lxc/incus/v6/client"
-	"github.com/lxc/incus/v6/shared/api"
+	"github.com/plex-dev/plex/core/incus/internal/rest"
 )
+
+// Instance is what plex needs to know about an Incus instance.
+type Instance struct {
+	Name     string            `json:"name"`
+	Status   string            `json:"status"`
+	Location string            `json:"location,omitempty"`
+	Config   map[string]string `json:"-"`
+}
+
+// Managed reports whether plex created this instance.
+func (i Instance) Managed() bool { return IsManaged(i.Config) }
+
+// Plex is the plex this instance belongs to, or "".
+func (i Instance) Plex() string {
+	if !i.Managed() {
+		return ""
+	}
+	return i.Config[LabelPlex]
+}
+
+// instanceJSON is an instance as /1.0/instances/{name} gives it; only the
+// writable fields plex sends back are kept whole.
+type instanceJSON struct {
+	Name         string                       `json:"name"`
+	Status       string                       `json:"status"`
+	StatusCode   int                          `json:"status_code"`
+	Location     string                       `json:"location"`
+	Architecture string                       `json:"architecture"`
+	Config       map[string]string            `json:"config"`
+	Devices      map[string]map[string]string `json:"devices"`
+	Ephemeral    bool                         `json:"ephemeral"`
+	Profiles     []string                     `json:"profiles"`
+	Stateful     bool                         `json:"stateful"`
+	Description  string                       `json:"description"`
+}
+
+func (in instanceJSON) instance() Instance {
+	return Instance{Name: in.Name, Status: in.Status, Location: in.Location, Config: in.Config}
+}
+
+// instanceStopped is Incus's status code of a stopped instance.
+const instanceStopped = 102
+
+// ListInstances lists every instance in the server's project. Callers decide
+// by labels what is theirs.
+func (s *Server) ListInstances(ctx context.Context) ([]Instance, error) {
+	var all []instanceJSON
+	_, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: rest.Path("instances"), Query: map[string][]string{"recursion": {"1"}}}, &all)
+	if err != nil {
+		return nil, fmt.Errorf("listing instances on incus remote %q (project %q): %w", s.Remote, s.Project, err)
+	}
+	out := make([]Instance, 0, len(all))
+	for _, in := range all {
+		out = append(out, in.instance())
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, nil
+}
+
+func (s *Server) getInstance(ctx context.Context, name string) (*instanceJSON, string, error) {
+	var in instanceJSON
+	etag, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: rest.Path("instances", name)}, &in)
+	if err != nil {
+		return nil, "", err
+	}
+	return &in, etag, nil
+}
+
+// GetInstance returns one instance, or an error that IsNotFound recognises.
+func (s *Server) GetInstance(ctx context.Context, name string) (*Instance, error) {
+	in, _, err := s.getInstance(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := in.instance()
+	return &out, nil
+}
 
 // InstanceSpec is what plex asks Incus to create.
 type InstanceSpec struct {
@@ -33,269 +108,194 @@ type InstanceSpec struct {
 	VM bool
 }
 
-// wait waits for an operation, cancelling it when ctx ends.
-func wait(ctx context.Context, op incusclient.Operation, what string) error {
-	if err := op.WaitContext(ctx); err != nil {
-		if ctx.Err() != nil {
-			_ = op.Cancel()
-			return fmt.Errorf("%s: %w", what, ctx.Err())
-		}
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
+type instancesPost struct {
+	Name     string                       `json:"name"`
+	Type     string                       `json:"type"`
+	Source   instanceSource               `json:"source"`
+	Profiles []string                     `json:"profiles"`
+	Config   map[string]string            `json:"config,omitempty"`
+	Devices  map[string]map[string]string `json:"devices,omitempty"`
+}
+
+type instanceSource struct {
+	Type        string `json:"type"`
+	Alias       string `json:"alias,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Server      string `json:"server,omitempty"`
+	Protocol    string `json:"protocol,omitempty"`
+	Mode        string `json:"mode,omitempty"`
 }
 
 // CreateInstance creates (but does not start) an instance.
 func (s *Server) CreateInstance(ctx context.Context, spec InstanceSpec) error {
-	req := api.InstancesPost{
-		Name: spec.Name,
-		Type: api.InstanceTypeContainer,
-		Source: api.InstanceSource{
-			Type:     "image",
-			Alias:    spec.Image,
-			Server:   spec.ImageServer,
-			Protocol: spec.ImageProtocol,
-		},
-		InstancePut: api.InstancePut{
-			Profiles: spec.Profiles,
-			Config:   spec.Config,
-			Devices:  spec.Devices,
-		},
+	req := instancesPost{
+		Name:     spec.Name,
+		Type:     "container",
+		Source:   instanceSource{Type: "image", Alias: spec.Image, Server: spec.ImageServer, Protocol: spec.ImageProtocol},
+		Profiles: spec.Profiles,
+		Config:   spec.Config,
+		Devices:  spec.Devices,
+	}
+	if req.Profiles == nil {
+		req.Profiles = []string{"default"}
+	}
+	if spec.ImageServer != "" {
+		req.Source.Mode = "pull"
 	}
 	if spec.Fingerprint != "" {
 		req.Source.Alias, req.Source.Fingerprint = "", spec.Fingerprint
 	}
 	if spec.VM {
-		req.Type = api.InstanceTypeVM
+		req.Type = "virtual-machine"
 	}
-	c := s.client
-	if spec.Target != "" {
-		c = c.UseTarget(spec.Target)
-	}
-	op, err := c.CreateInstance(req)
+	_, err := s.c.Do(ctx, rest.Request{Method: http.MethodPost, Path: rest.Path("instances"), Target: spec.Target, Body: req})
 	if err != nil {
 		return fmt.Errorf("creating instance %s: %w", spec.Name, err)
 	}
-	return wait(ctx, op, "creating instance "+spec.Name)
+	return nil
 }
 
-// setState starts, stops or restarts an instance.
-func (s *Server) setState(ctx context.Context, name, action string, force bool) error {
-	op, err := s.client.UpdateInstanceState(name, api.InstanceStatePut{Action: action, Timeout: -1, Force: force}, "")
-	if err != nil {
-		return fmt.Errorf("%s instance %s: %w", strings.TrimSuffix(action, "e")+"ing", name, err)
-	}
-	return wait(ctx, op, action+" instance "+name)
+type statePut struct {
+	Action  string `json:"action"`
+	Timeout int    `json:"timeout"`
+	Force   bool   `json:"force"`
+}
+
+// setState starts or stops an instance.
+func (s *Server) setState(ctx context.Context, name string, st statePut) error {
+	_, err := s.c.Do(ctx, rest.Request{Method: http.MethodPut, Path: rest.Path("instances", name, "state"), Body: st})
+	return err
 }
 
 // Start starts an instance; starting a running one is not an error.
 func (s *Server) Start(ctx context.Context, name string) error {
-	err := s.setState(ctx, name, "start", false)
-	if err != nil && strings.Contains(err.Error(), "already running") {
-		return nil
+	err := s.setState(ctx, name, statePut{Action: "start", Timeout: -1})
+	if err != nil && !alreadyIn(err, "running") {
+		return fmt.Errorf("starting instance %s: %w", name, err)
 	}
-	return err
+	return nil
 }
 
 // Stop stops an instance, forcibly when force is set; stopping a stopped one
 // is not an error.
 func (s *Server) Stop(ctx context.Context, name string, force bool) error {
-	err := s.setState(ctx, name, "stop", force)
-	if err != nil && strings.Contains(err.Error(), "already stopped") {
+	err := s.setState(ctx, name, statePut{Action: "stop", Timeout: -1, Force: force})
+	if err != nil && !alreadyIn(err, "stopped") {
+		return fmt.Errorf("stopping instance %s: %w", name, err)
+	}
+	return nil
+}
+
+// Shutdown stops an instance cleanly, giving its init up to timeout, and
+// stops it forcibly when that runs out. Stopping a stopped instance is not
+// an error.
+func (s *Server) Shutdown(ctx context.Context, name string, timeout time.Duration) error {
+	secs := max(int(timeout/time.Second), 1)
+	err := s.setState(ctx, name, statePut{Action: "stop", Timeout: secs})
+	if err == nil || alreadyIn(err, "stopped") {
 		return nil
 	}
-	return err
+	if ctx.Err() != nil {
+		return err
+	}
+	if ferr := s.Stop(ctx, name, true); ferr != nil {
+		return fmt.Errorf("stopping instance %s: a clean shutdown failed (%v), and so did a forced stop: %w", name, err, ferr)
+	}
+	return nil
+}
+
+// alreadyIn tells Incus's refusal to start a running instance (or stop a
+// stopped one) from a real failure. Incus answers both with 400 and a text
+// only ("The instance is already running"), so the text is all there is.
+func alreadyIn(err error, state string) bool {
+	st := rest.StatusOf(err)
+	return (st == http.StatusBadRequest || st == http.StatusInternalServerError) && strings.Contains(err.Error(), "already "+state)
 }
 
 // Delete stops (forcibly) and deletes an instance. A missing instance is not
 // an error.
 func (s *Server) Delete(ctx context.Context, name string) error {
-	in, _, err := s.client.GetInstance(name)
+	in, _, err := s.getInstance(ctx, name)
 	if err != nil {
 		if IsNotFound(err) {
 			return nil
 		}
 		return fmt.Errorf("looking up instance %s: %w", name, err)
 	}
-	if in.StatusCode != api.Stopped {
+	if in.StatusCode != instanceStopped {
 		if err := s.Stop(ctx, name, true); err != nil {
 			return err
 		}
 	}
-	op, err := s.client.DeleteInstance(name)
-	if err != nil {
-		if IsNotFound(err) {
-			return nil
-		}
+	_, err = s.c.Do(ctx, rest.Request{Method: http.MethodDelete, Path: rest.Path("instances", name)})
+	if err != nil && !IsNotFound(err) {
 		return fmt.Errorf("deleting instance %s: %w", name, err)
-	}
-	return wait(ctx, op, "deleting instance "+name)
-}
-
-// GetInstance returns one instance, or an error that IsNotFound recognises.
-func (s *Server) GetInstance(ctx context.Context, name string) (*Instance, error) {
-	in, _, err := s.client.GetInstance(name)
-	if err != nil {
-		return nil, err
-	}
-	return &Instance{Name: in.Name, Status: in.Status, Location: in.Location, Config: in.Config}, nil
-}
-
-// ExecError is a command that failed inside an instance. It keeps the
-// command and its output, so the user sees why.
-type ExecError struct {
-	Instance string
-	Command  []string
-	Code     int
-	Output   string
-}
-
-func (e *ExecError) Error() string {
-	out := strings.TrimSpace(e.Output)
-	if len(out) > 4000 {
-		out = "…" + out[len(out)-4000:]
-	}
-	return fmt.Sprintf("command %q in %s exited %d:\n%s", strings.Join(e.Command, " "), e.Instance, e.Code, out)
-}
-
-// ExecOptions tune Exec.
-type ExecOptions struct {
-	Stdin  io.Reader
-	Stdout io.Writer
-	Stderr io.Writer
-	Env    map[string]string
-}
-
-// Exec runs a command in an instance and returns its exit code.
-func (s *Server) Exec(ctx context.Context, name string, cmd []string, o ExecOptions) (int, error) {
-	done := make(chan bool)
-	args := &incusclient.InstanceExecArgs{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, DataDone: done}
-	if args.Stdin == nil {
-		args.Stdin = bytes.NewReader(nil)
-	}
-	if args.Stdout == nil {
-		args.Stdout = io.Discard
-	}
-	if args.Stderr == nil {
-		args.Stderr = io.Discard
-	}
-	env := map[string]string{"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
-	for k, v := range o.Env {
-		env[k] = v
-	}
-	op, err := s.client.ExecInstance(name, api.InstanceExecPost{Command: cmd, WaitForWS: true, Environment: env}, args)
-	if err != nil {
-		return -1, fmt.Errorf("running %q in %s: %w", strings.Join(cmd, " "), name, err)
-	}
-	if err := wait(ctx, op, fmt.Sprintf("running %q in %s", strings.Join(cmd, " "), name)); err != nil {
-		return -1, err
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return -1, ctx.Err()
-	case <-time.After(30 * time.Second):
-	}
-	code, ok := op.Get().Metadata["return"].(float64)
-	if !ok {
-		return -1, fmt.Errorf("running %q in %s: no exit code in the operation", strings.Join(cmd, " "), name)
-	}
-	return int(code), nil
-}
-
-// Run runs a command in an instance and returns its combined output. A
-// non-zero exit is an *ExecError with the output.
-func (s *Server) Run(ctx context.Context, name string, cmd ...string) (string, error) {
-	return s.RunInput(ctx, name, nil, cmd...)
-}
-
-// RunInput is Run with standard input.
-func (s *Server) RunInput(ctx context.Context, name string, stdin io.Reader, cmd ...string) (string, error) {
-	var buf lockedBuffer
-	code, err := s.Exec(ctx, name, cmd, ExecOptions{Stdin: stdin, Stdout: &buf, Stderr: &buf})
-	if err != nil {
-		return buf.String(), err
-	}
-	if code != 0 {
-		return buf.String(), &ExecError{Instance: name, Command: cmd, Code: code, Output: buf.String()}
-	}
-	return buf.String(), nil
-}
-
-// PushFile writes a file into an instance with mode, creating its parent
-// directories.
-func (s *Server) PushFile(ctx context.Context, name, path string, content []byte, mode int) error {
-	if _, err := s.Run(ctx, name, "mkdir", "-p", pathpkg.Dir(path)); err != nil {
-		return err
-	}
-	err := retryTransient(ctx, func() error {
-		return s.client.CreateInstanceFile(name, path, incusclient.InstanceFileArgs{
-			Content: bytes.NewReader(content), Mode: mode, Type: "file", WriteMode: "overwrite",
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("writing %s in %s: %w", path, name, err)
 	}
 	return nil
 }
 
-// PullFile reads a file from an instance.
-func (s *Server) PullFile(ctx context.Context, name, path string) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var out []byte
-	err := retryTransient(ctx, func() error {
-		rc, _, err := s.client.GetInstanceFile(name, path)
+// SetInstanceConfig sets (or, with an empty value, removes) config keys of an
+// instance, leaving the others as they are. The write carries the ETag of
+// the read, so a change made in between is not overwritten: the whole
+// read-modify-write is tried again.
+func (s *Server) SetInstanceConfig(ctx context.Context, name string, kv map[string]string) error {
+	for attempt := 0; ; attempt++ {
+		in, etag, err := s.getInstance(ctx, name)
 		if err != nil {
-			return err
+			return fmt.Errorf("reading instance %s: %w", name, err)
 		}
-		defer rc.Close()
-		out, err = io.ReadAll(rc)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("reading %s from %s: %w", path, name, err)
+		if in.Config == nil {
+			in.Config = map[string]string{}
+		}
+		changed := false
+		for k, v := range kv {
+			if in.Config[k] == v {
+				continue
+			}
+			changed = true
+			if v == "" {
+				delete(in.Config, k)
+			} else {
+				in.Config[k] = v
+			}
+		}
+		if !changed {
+			return nil
+		}
+		put := instancePut{Config: in.Config, Devices: in.Devices, Profiles: in.Profiles, Ephemeral: in.Ephemeral, Stateful: in.Stateful, Description: in.Description, Architecture: in.Architecture}
+		_, err = s.c.Do(ctx, rest.Request{Method: http.MethodPut, Path: rest.Path("instances", name), ETag: etag, Body: put})
+		if rest.IsPreconditionFailed(err) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("updating the config of instance %s: %w", name, err)
+		}
+		return nil
 	}
-	return out, nil
 }
 
-// retryTransient retries a file transfer that failed on the way, not on
-// the file: incusd's file helper in the instance (forkfile) sometimes drops
-// the connection under load. Transfers overwrite, so a retry is safe.
-func retryTransient(ctx context.Context, f func() error) error {
-	var err error
-	for i := 0; i < 4; i++ {
-		err = f()
-		if err == nil || !transient(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(i+1) * 250 * time.Millisecond):
-		}
-	}
-	return err
-}
-
-func transient(err error) bool {
-	msg := err.Error()
-	for _, s := range []string{"connection reset by peer", "forkfile", "broken pipe", "EOF"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
+type instancePut struct {
+	Architecture string                       `json:"architecture"`
+	Config       map[string]string            `json:"config"`
+	Devices      map[string]map[string]string `json:"devices"`
+	Ephemeral    bool                         `json:"ephemeral"`
+	Profiles     []string                     `json:"profiles"`
+	Stateful     bool                         `json:"stateful"`
+	Description  string                       `json:"description"`
 }
 
 // Addresses returns the instance's global IPv4 addresses by interface.
 func (s *Server) Addresses(ctx context.Context, name string) (map[string][]string, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	var st struct {
+		Network map[string]struct {
+			Addresses []struct {
+				Family  string `json:"family"`
+				Address string `json:"address"`
+				Scope   string `json:"scope"`
+			} `json:"addresses"`
+		} `json:"network"`
 	}
-	st, _, err := s.client.GetInstanceState(name)
-	if err != nil {
+	if _, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: rest.Path("instances", name, "state")}, &st); err != nil {
 		return nil, fmt.Errorf("reading the state of %s: %w", name, err)
 	}
 	out := map[string][]string{}

@@ -3,7 +3,10 @@ package incus
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
+
+	"github.com/plex-dev/plex/core/incus/internal/rest"
 )
 
 // Member is an Incus cluster member as placement needs it.
@@ -20,18 +23,20 @@ type Member struct {
 // Members lists the members of the cluster the server belongs to, sorted by
 // name. A standalone server has none, and gives an empty list without error.
 func (s *Server) Members(ctx context.Context) ([]Member, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	srv, _, err := s.client.GetServer()
+	info, err := s.info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading incus remote %q: %w", s.Remote, err)
 	}
-	if !srv.Environment.ServerClustered {
+	if !info.Environment.ServerClustered {
 		return nil, nil
 	}
-	all, err := s.client.GetClusterMembers()
-	if err != nil {
+	var all []struct {
+		ServerName string   `json:"server_name"`
+		Status     string   `json:"status"`
+		Message    string   `json:"message"`
+		Groups     []string `json:"groups"`
+	}
+	if _, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: rest.Path("cluster", "members"), Query: map[string][]string{"recursion": {"1"}}}, &all); err != nil {
 		return nil, fmt.Errorf("listing the cluster members of incus remote %q: %w", s.Remote, err)
 	}
 	out := make([]Member, 0, len(all))

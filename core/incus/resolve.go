@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+
+	"github.com/plex-dev/plex/core/incus/internal/rest"
 )
 
 // ImageSource is an image that instances can be created from: one on this
@@ -29,60 +31,76 @@ type ImageSource struct {
 func (i *ImageSource) Local() bool { return i.Server == "" }
 
 // ResolveImage finds the image a reference names, by alias or fingerprint,
-// on this server or on the remote named by a "remote:" prefix. vm picks the
-// virtual-machine variant of a remote alias.
+// on this server or on the remote named by a "remote:" prefix (an Incus
+// server, or a simplestreams image server resolved to a fingerprint). vm
+// picks the virtual-machine variant of a remote alias.
 func (s *Server) ResolveImage(ctx context.Context, ref string, vm bool) (*ImageSource, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	remote, name := "", ref
 	if i := strings.Index(ref, ":"); i > 0 {
 		remote, name = ref[:i], ref[i+1:]
 	}
-	if remote != "" && s.conf != nil {
-		if _, ok := s.conf.Remotes[remote]; !ok {
-			return nil, fmt.Errorf("image %q: there is no incus remote %q in the client configuration (see `incus remote list`)", ref, remote)
-		}
-	}
 	if remote == "" || remote == s.Remote {
-		return s.resolveLocal(ref, name)
+		return s.resolveLocal(ctx, ref, name)
 	}
 	if s.conf == nil {
 		return nil, fmt.Errorf("image %q: remote images need a connection made by Connect", ref)
 	}
-	is, err := s.conf.GetImageServer(remote)
+	r, ok := s.conf.Remotes[remote]
+	if !ok {
+		return nil, fmt.Errorf("image %q: there is no incus remote %q in the client configuration (see `incus remote list`)", ref, remote)
+	}
+	ep, err := s.conf.Endpoint(remote)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to image remote %q: %w", remote, err)
+		return nil, fmt.Errorf("image %q: %w", ref, err)
 	}
 	typ := "container"
 	if vm {
 		typ = "virtual-machine"
 	}
-	target := name
-	if a, _, err := is.GetImageAliasType(typ, name); err == nil {
-		target = a.Target
+	src := &ImageSource{Ref: ref, Remote: remote, Name: name, Server: r.Addr, Protocol: r.Protocol}
+	switch r.Protocol {
+	case "simplestreams":
+		arch, err := s.Architecture(ctx)
+		if err != nil {
+			return nil, err
+		}
+		img, err := resolveSimpleStreams(ctx, ep, name, arch, vm)
+		if err != nil {
+			return nil, fmt.Errorf("image %q on remote %q (%s): %w", ref, remote, r.Addr, err)
+		}
+		src.Fingerprint, src.Properties = img.Fingerprint, img.Properties
+	case "", "incus":
+		src.Protocol = "incus"
+		c, err := rest.New(ep)
+		if err != nil {
+			return nil, fmt.Errorf("image %q: %w", ref, err)
+		}
+		other := &Server{Remote: remote, c: c.WithProject(r.Project)}
+		target := name
+		if a, err := other.getAlias(ctx, name); err == nil && (a.Type == "" || a.Type == typ) {
+			target = a.Target
+		}
+		img, err := other.getImage(ctx, target)
+		if err != nil {
+			return nil, fmt.Errorf("image %q: no %s alias or fingerprint %q on remote %q: %w", ref, typ, name, remote, err)
+		}
+		src.Fingerprint, src.Properties = img.Fingerprint, img.Properties
+	default:
+		return nil, fmt.Errorf("image %q: remote %q speaks %q; plex reads images from incus and simplestreams remotes", ref, remote, r.Protocol)
 	}
-	img, _, err := is.GetImage(target)
-	if err != nil {
-		return nil, fmt.Errorf("image %q: no %s alias or fingerprint %q on remote %q: %w", ref, typ, name, remote, err)
-	}
-	r := s.conf.Remotes[remote]
-	return &ImageSource{
-		Ref: ref, Remote: remote, Name: name, Fingerprint: img.Fingerprint,
-		Properties: img.Properties, Server: r.Addr, Protocol: r.Protocol,
-	}, nil
+	return src, nil
 }
 
-func (s *Server) resolveLocal(ref, name string) (*ImageSource, error) {
+func (s *Server) resolveLocal(ctx context.Context, ref, name string) (*ImageSource, error) {
 	target := name
-	a, _, err := s.client.GetImageAlias(name)
+	a, err := s.getAlias(ctx, name)
 	switch {
 	case err == nil:
 		target = a.Target
 	case !IsNotFound(err):
 		return nil, fmt.Errorf("looking up image alias %q on %q: %w", name, s.Remote, err)
 	}
-	img, _, err := s.client.GetImage(target)
+	img, err := s.getImage(ctx, target)
 	if err != nil {
 		if IsNotFound(err) {
 			return nil, fmt.Errorf("image %q: no alias or fingerprint %q on incus remote %q (project %q); see `incus image list`: %w", ref, name, s.Remote, s.Project, ErrNotFound)
@@ -95,17 +113,23 @@ func (s *Server) resolveLocal(ref, name string) (*ImageSource, error) {
 // Architecture is the server's native architecture in Go's naming (amd64,
 // arm64), the one release downloads are named by.
 func (s *Server) Architecture(ctx context.Context) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	srv, _, err := s.client.GetServer()
+	info, err := s.info(ctx)
 	if err != nil {
 		return "", fmt.Errorf("reading the server's environment: %w", err)
 	}
-	if len(srv.Environment.Architectures) == 0 {
+	if len(info.Environment.Architectures) == 0 {
 		return runtime.GOARCH, nil
 	}
-	return goArch(srv.Environment.Architectures[0]), nil
+	return goArch(info.Environment.Architectures[0]), nil
+}
+
+// ServerVersion is the Incus version the server reports (6.0.4).
+func (s *Server) ServerVersion(ctx context.Context) (string, error) {
+	info, err := s.info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("reading the server's environment: %w", err)
+	}
+	return info.Environment.ServerVersion, nil
 }
 
 // goArch maps a kernel architecture name to Go's.
@@ -115,12 +139,6 @@ func goArch(kernel string) string {
 		return "amd64"
 	case "aarch64":
 		return "arm64"
-	case "ppc64le":
-		return "ppc64le"
-	case "s390x":
-		return "s390x"
-	case "riscv64":
-		return "riscv64"
 	}
 	return kernel
 }

@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"net/netip"
 
-	"github.com/lxc/incus/v6/shared/api"
+	"github.com/plex-dev/plex/core/incus/internal/rest"
 )
 
 // Volume is a custom storage volume: data that outlives the instances it is
@@ -20,13 +21,18 @@ type Volume struct {
 // Managed reports whether plex created this volume.
 func (v Volume) Managed() bool { return IsManaged(v.Config) }
 
+type volumeJSON struct {
+	Name        string            `json:"name"`
+	Type        string            `json:"type,omitempty"`
+	ContentType string            `json:"content_type,omitempty"`
+	Description string            `json:"description"`
+	Config      map[string]string `json:"config"`
+}
+
 // GetVolume returns a custom volume, or an error that IsNotFound recognises.
 func (s *Server) GetVolume(ctx context.Context, pool, name string) (*Volume, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	v, _, err := s.client.GetStoragePoolVolume(pool, "custom", name)
-	if err != nil {
+	var v volumeJSON
+	if _, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: rest.Path("storage-pools", pool, "volumes", "custom", name)}, &v); err != nil {
 		return nil, err
 	}
 	return &Volume{Pool: pool, Name: v.Name, Description: v.Description, Config: v.Config}, nil
@@ -35,17 +41,13 @@ func (s *Server) GetVolume(ctx context.Context, pool, name string) (*Volume, err
 // CreateVolume creates a filesystem custom volume with config (user.* keys
 // label it; "size" limits it where the pool supports quotas).
 func (s *Server) CreateVolume(ctx context.Context, v Volume) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	cfg := maps.Clone(v.Config)
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
-	err := s.client.CreateStoragePoolVolume(v.Pool, api.StorageVolumesPost{
-		Name: v.Name, Type: "custom", ContentType: "filesystem",
-		StorageVolumePut: api.StorageVolumePut{Config: cfg, Description: v.Description},
-	})
+	_, err := s.c.Sync(ctx, rest.Request{Method: http.MethodPost, Path: rest.Path("storage-pools", v.Pool, "volumes"), Body: volumeJSON{
+		Name: v.Name, Type: "custom", ContentType: "filesystem", Config: cfg, Description: v.Description,
+	}}, nil)
 	if err != nil {
 		return fmt.Errorf("creating storage volume %s in pool %s: %w", v.Name, v.Pool, err)
 	}
@@ -55,13 +57,8 @@ func (s *Server) CreateVolume(ctx context.Context, v Volume) error {
 // DeleteVolume deletes a custom volume; a missing volume is not an error.
 // Incus refuses while an instance still uses it.
 func (s *Server) DeleteVolume(ctx context.Context, pool, name string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.client.DeleteStoragePoolVolume(pool, "custom", name); err != nil {
-		if IsNotFound(err) {
-			return nil
-		}
+	_, err := s.c.Sync(ctx, rest.Request{Method: http.MethodDelete, Path: rest.Path("storage-pools", pool, "volumes", "custom", name)}, nil)
+	if err != nil && !IsNotFound(err) {
 		return fmt.Errorf("deleting storage volume %s in pool %s: %w", name, pool, err)
 	}
 	return nil
@@ -70,10 +67,7 @@ func (s *Server) DeleteVolume(ctx context.Context, pool, name string) error {
 // DefaultPool is the storage pool of the default profile's root disk: where
 // instances created without a pool of their own land.
 func (s *Server) DefaultPool(ctx context.Context) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	p, _, err := s.client.GetProfile("default")
+	p, _, err := s.getProfile(ctx, "default")
 	if err != nil {
 		return "", fmt.Errorf("reading the default profile: %w", err)
 	}
@@ -88,11 +82,10 @@ func (s *Server) DefaultPool(ctx context.Context) (string, error) {
 // NetworkIPv4 is a managed network's IPv4 address on the host: its gateway
 // and prefix length (ipv4.address, like 10.212.0.1/24).
 func (s *Server) NetworkIPv4(ctx context.Context, name string) (netip.Prefix, error) {
-	if err := ctx.Err(); err != nil {
-		return netip.Prefix{}, err
+	var n struct {
+		Config map[string]string `json:"config"`
 	}
-	n, _, err := s.client.GetNetwork(name)
-	if err != nil {
+	if _, err := s.c.Sync(ctx, rest.Request{Method: http.MethodGet, Path: rest.Path("networks", name)}, &n); err != nil {
 		return netip.Prefix{}, fmt.Errorf("reading network %s: %w", name, err)
 	}
 	a := n.Config["ipv4.address"]
@@ -101,37 +94,4 @@ func (s *Server) NetworkIPv4(ctx context.Context, name string) (netip.Prefix, er
 		return netip.Prefix{}, fmt.Errorf("network %s has no IPv4 address of its own (ipv4.address %q): it is not a managed bridge plex can give static addresses on", name, a)
 	}
 	return p, nil
-}
-
-// SetInstanceConfig sets (or, with an empty value, removes) config keys of an
-// instance, leaving the others as they are.
-func (s *Server) SetInstanceConfig(ctx context.Context, name string, kv map[string]string) error {
-	in, etag, err := s.client.GetInstance(name)
-	if err != nil {
-		return fmt.Errorf("reading instance %s: %w", name, err)
-	}
-	put := in.Writable()
-	if put.Config == nil {
-		put.Config = map[string]string{}
-	}
-	changed := false
-	for k, v := range kv {
-		if put.Config[k] == v {
-			continue
-		}
-		changed = true
-		if v == "" {
-			delete(put.Config, k)
-		} else {
-			put.Config[k] = v
-		}
-	}
-	if !changed {
-		return nil
-	}
-	op, err := s.client.UpdateInstance(name, put, etag)
-	if err != nil {
-		return fmt.Errorf("updating the config of instance %s: %w", name, err)
-	}
-	return wait(ctx, op, "updating the config of instance "+name)
 }

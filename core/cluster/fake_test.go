@@ -1,0 +1,488 @@
+package cluster
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"io/fs"
+	"maps"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/plex-dev/plex/core/incus"
+)
+
+// fakeIncus is an Incus server in memory whose instances answer commands the
+// way a plex node does, as far as up, join and down look at the answers:
+// the boot probe reports the node's planned address, kubeadm init leaves an
+// admin kubeconfig and the cluster CA behind, kubeadm token create prints a
+// token, kubeadm join leaves a kubelet config. It stands in for the
+// Kubernetes API too (waitReady, waitTokenSigned), judging from those files.
+type fakeIncus struct {
+	remote string
+
+	mu        sync.Mutex
+	instances map[string]*fakeInstance
+	profiles  map[string]incus.Profile
+	images    map[string]bool
+	members   []incus.Member
+	// created and deleted are the instance names, in call order.
+	created, deleted []string
+	// runs are the commands run in instances, in call order.
+	runs []fakeRun
+	// failRun, when set, fails a command whenever it returns an error.
+	failRun func(node string, cmd []string) error
+	// token is the last token kubeadm token create printed.
+	token string
+	// ca and admin are what kubeadm init writes.
+	ca, admin []byte
+}
+
+type fakeInstance struct {
+	incus.Instance
+	Image    string
+	Profiles []string
+	files    map[string][]byte
+}
+
+type fakeRun struct {
+	Node string
+	Cmd  []string
+}
+
+// newFake is a standalone server with the profile "default" and the image
+// the test specs ask for.
+func newFake(t *testing.T) *fakeIncus {
+	t.Helper()
+	return &fakeIncus{
+		remote:    "fake",
+		instances: map[string]*fakeInstance{},
+		profiles:  map[string]incus.Profile{"default": {Name: "default"}},
+		images:    map[string]bool{"debian12_kube": true},
+		ca:        testCA(t),
+	}
+}
+
+// target points the verbs at f, for Incus and for the Kubernetes API.
+func (f *fakeIncus) target() Target {
+	return Target{seams: &seams{connect: f.connect, waitReady: f.waitReady, waitTokenSigned: f.waitTokenSigned}}
+}
+
+func (f *fakeIncus) connect(ctx context.Context, o incus.ConnectOptions) (Incus, error) {
+	return f, ctx.Err()
+}
+
+func (f *fakeIncus) Remote() string  { return f.remote }
+func (f *fakeIncus) Project() string { return "default" }
+
+func (f *fakeIncus) ListInstances(ctx context.Context) ([]incus.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []incus.Instance
+	for _, in := range f.instances {
+		c := in.Instance
+		c.Config = maps.Clone(in.Config)
+		out = append(out, c)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, nil
+}
+
+func (f *fakeIncus) GetInstance(ctx context.Context, name string) (*incus.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[name]
+	if !ok {
+		return nil, fmt.Errorf("instance %s: %w", name, incus.ErrNotFound)
+	}
+	c := in.Instance
+	c.Config = maps.Clone(in.Config)
+	return &c, nil
+}
+
+// CreateInstance refuses what Incus refuses: a name taken, an image or a
+// profile it does not have.
+func (f *fakeIncus) CreateInstance(ctx context.Context, spec incus.InstanceSpec) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.instances[spec.Name]; ok {
+		return fmt.Errorf("creating instance %s: already exists", spec.Name)
+	}
+	if !f.images[spec.Image] {
+		return fmt.Errorf("creating instance %s: image %s: %w", spec.Name, spec.Image, incus.ErrNotFound)
+	}
+	for _, p := range spec.Profiles {
+		if _, ok := f.profiles[p]; !ok {
+			return fmt.Errorf("creating instance %s: profile %s: %w", spec.Name, p, incus.ErrNotFound)
+		}
+	}
+	loc := spec.Target
+	if loc == "" {
+		loc = "none"
+	}
+	f.instances[spec.Name] = &fakeInstance{
+		Instance: incus.Instance{Name: spec.Name, Status: "Stopped", Location: loc, Config: maps.Clone(spec.Config)},
+		Image:    spec.Image,
+		Profiles: slices.Clone(spec.Profiles),
+		files:    map[string][]byte{},
+	}
+	f.created = append(f.created, spec.Name)
+	return nil
+}
+
+func (f *fakeIncus) Start(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[name]
+	if !ok {
+		return fmt.Errorf("starting instance %s: %w", name, incus.ErrNotFound)
+	}
+	in.Status = "Running"
+	return nil
+}
+
+// Delete of a missing instance is no error, as with *incus.Server.
+func (f *fakeIncus) Delete(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.instances[name]; ok {
+		delete(f.instances, name)
+		f.deleted = append(f.deleted, name)
+	}
+	return nil
+}
+
+// running is the instance name if it runs; the caller holds f.mu.
+func (f *fakeIncus) running(name string) (*fakeInstance, error) {
+	in, ok := f.instances[name]
+	if !ok {
+		return nil, fmt.Errorf("instance %s: %w", name, incus.ErrNotFound)
+	}
+	if in.Status != "Running" {
+		return nil, fmt.Errorf("instance %s is not running", name)
+	}
+	return in, nil
+}
+
+// Exec answers `test -e PATH` from the files the instance has.
+func (f *fakeIncus) Exec(ctx context.Context, name string, cmd []string, o incus.ExecOptions) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.running(name)
+	if err != nil {
+		return -1, err
+	}
+	f.runs = append(f.runs, fakeRun{Node: name, Cmd: slices.Clone(cmd)})
+	if len(cmd) == 3 && cmd[0] == "test" && cmd[1] == "-e" {
+		if _, ok := in.files[cmd[2]]; ok {
+			return 0, nil
+		}
+		return 1, nil
+	}
+	return 0, nil
+}
+
+func (f *fakeIncus) Run(ctx context.Context, name string, cmd ...string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.running(name)
+	if err != nil {
+		return "", err
+	}
+	f.runs = append(f.runs, fakeRun{Node: name, Cmd: slices.Clone(cmd)})
+	if f.failRun != nil {
+		if err := f.failRun(name, cmd); err != nil {
+			return err.Error(), &incus.ExecError{Instance: name, Command: cmd, Code: 1, Output: err.Error()}
+		}
+	}
+	line := strings.Join(cmd, " ")
+	switch {
+	case len(cmd) == 3 && cmd[0] == "sh" && cmd[2] == probeScript:
+		return fmt.Sprintf("addr=%s cgroup=v2 oom=ok\n", in.Config[incus.LabelAddress]), nil
+	case strings.HasPrefix(line, "kubeadm init --config "):
+		if _, ok := in.files[cmd[3]]; !ok {
+			return "", f.execError(name, cmd, "open "+cmd[3]+": no such file or directory")
+		}
+		f.admin = fakeAdminConfig(in.Config[incus.LabelAddress], f.ca)
+		in.files[adminConfPath] = f.admin
+		in.files[caCertPath] = f.ca
+		in.files[kubeletConfPath] = []byte("kubelet")
+		return "Your Kubernetes control-plane has initialized successfully!\n", nil
+	case strings.HasPrefix(line, "kubeadm token create "):
+		if _, ok := in.files[adminConfPath]; !ok {
+			return "", f.execError(name, cmd, "failed to load admin kubeconfig")
+		}
+		f.token = "abcdef.0123456789abcdef"
+		return "W0101 some warning\n" + f.token + "\n", nil
+	case strings.HasPrefix(line, "kubeadm join --config "):
+		if _, ok := in.files[cmd[3]]; !ok {
+			return "", f.execError(name, cmd, "open "+cmd[3]+": no such file or directory")
+		}
+		in.files[kubeletConfPath] = []byte("kubelet")
+		return "This node has joined the cluster\n", nil
+	}
+	return "", nil
+}
+
+func (f *fakeIncus) execError(name string, cmd []string, out string) error {
+	return &incus.ExecError{Instance: name, Command: cmd, Code: 1, Output: out}
+}
+
+func (f *fakeIncus) PushFile(ctx context.Context, name, path string, content []byte, mode int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.running(name)
+	if err != nil {
+		return fmt.Errorf("writing %s in %s: %w", path, name, err)
+	}
+	in.files[path] = slices.Clone(content)
+	return nil
+}
+
+func (f *fakeIncus) PullFile(ctx context.Context, name, path string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.running(name)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from %s: %w", path, name, err)
+	}
+	b, ok := in.files[path]
+	if !ok {
+		return nil, fmt.Errorf("reading %s from %s: %w", path, name, fs.ErrNotExist)
+	}
+	return slices.Clone(b), nil
+}
+
+func (f *fakeIncus) EnsureProfile(ctx context.Context, p incus.Profile) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.profiles[p.Name] = p
+	return nil
+}
+
+func (f *fakeIncus) ImageByAlias(ctx context.Context, alias string) (*incus.Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.images[alias] {
+		return nil, fmt.Errorf("image alias %s: %w", alias, incus.ErrNotFound)
+	}
+	return &incus.Image{Fingerprint: "f00d" + alias, Aliases: []string{alias}}, nil
+}
+
+func (f *fakeIncus) Members(ctx context.Context) ([]incus.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.members), nil
+}
+
+// waitReady stands in for the API server: a node is Ready once it runs and
+// has joined (has a kubelet config), and only the kubeconfig kubeadm init
+// wrote gets an answer.
+func (f *fakeIncus) waitReady(ctx context.Context, kubeconfig []byte, names []string, timeout time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.admin == nil || string(kubeconfig) != string(f.admin) {
+		return fmt.Errorf("waitReady: not the admin kubeconfig kubeadm init wrote")
+	}
+	var notReady []string
+	for _, n := range names {
+		in, err := f.running(n)
+		if err != nil {
+			notReady = append(notReady, n)
+			continue
+		}
+		if _, ok := in.files[kubeletConfPath]; !ok {
+			notReady = append(notReady, n)
+		}
+	}
+	if len(notReady) > 0 {
+		return fmt.Errorf("node(s) %s not Ready", strings.Join(notReady, ", "))
+	}
+	return nil
+}
+
+// waitTokenSigned signs only the token kubeadm token create made.
+func (f *fakeIncus) waitTokenSigned(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.admin == nil || string(kubeconfig) != string(f.admin) {
+		return fmt.Errorf("waitTokenSigned: not the admin kubeconfig kubeadm init wrote")
+	}
+	if token == "" || token != f.token {
+		return fmt.Errorf("token %q was never created", token)
+	}
+	return nil
+}
+
+// addInstance puts an instance there as if someone else had made it.
+func (f *fakeIncus) addInstance(name string, config map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.instances[name] = &fakeInstance{
+		Instance: incus.Instance{Name: name, Status: "Running", Location: "none", Config: config},
+		files:    map[string][]byte{},
+	}
+}
+
+// names are the instances there, sorted.
+func (f *fakeIncus) names() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.instances))
+}
+
+func (f *fakeIncus) instance(name string) (fakeInstance, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[name]
+	if !ok {
+		return fakeInstance{}, false
+	}
+	return *in, true
+}
+
+func (f *fakeIncus) file(name, path string) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if in, ok := f.instances[name]; ok {
+		return in.files[path]
+	}
+	return nil
+}
+
+// ranOn are the nodes, sorted, that ran a command starting with prefix
+// after m (mark{} for ever).
+func (f *fakeIncus) ranOn(m mark, prefix ...string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	seen := map[string]bool{}
+	for _, r := range f.runs[m.runs:] {
+		if len(r.Cmd) >= len(prefix) && slices.Equal(r.Cmd[:len(prefix)], prefix) {
+			seen[r.Node] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// mark is where the log of calls stands, for since.
+type mark struct{ created, deleted, runs int }
+
+func (f *fakeIncus) mark() mark {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return mark{len(f.created), len(f.deleted), len(f.runs)}
+}
+
+// since is what was created and deleted after m, sorted.
+func (f *fakeIncus) since(m mark) (created, deleted []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	created = slices.Sorted(slices.Values(f.created[m.created:]))
+	deleted = slices.Sorted(slices.Values(f.deleted[m.deleted:]))
+	return created, deleted
+}
+
+var (
+	caOnce sync.Once
+	caPEM  []byte
+	caErr  error
+)
+
+// testCA is a self-signed CA certificate, for the CA hash kubeadm join is
+// pinned to.
+func testCA(t *testing.T) []byte {
+	t.Helper()
+	caOnce.Do(func() {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			caErr = err
+			return
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber:          big.NewInt(1),
+			Subject:               pkix.Name{CommonName: "kubernetes"},
+			NotBefore:             time.Now().Add(-time.Hour),
+			NotAfter:              time.Now().Add(24 * time.Hour),
+			IsCA:                  true,
+			BasicConstraintsValid: true,
+			KeyUsage:              x509.KeyUsageCertSign,
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			caErr = err
+			return
+		}
+		caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	})
+	if caErr != nil {
+		t.Fatalf("making a test CA: %v", caErr)
+	}
+	return caPEM
+}
+
+// fakeAdminConfig is an admin kubeconfig like kubeadm's for the API server
+// at address.
+func fakeAdminConfig(address string, ca []byte) []byte {
+	return []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: kubernetes
+  cluster:
+    server: https://%s:6443
+    certificate-authority-data: %s
+users:
+- name: kubernetes-admin
+  user:
+    token: fake
+contexts:
+- name: kubernetes-admin@kubernetes
+  context:
+    cluster: kubernetes
+    user: kubernetes-admin
+current-context: kubernetes-admin@kubernetes
+`, address, base64.StdEncoding.EncodeToString(ca)))
+}
+
+// testEnv keeps the verbs' files (kubeconfig, known_hosts, the SSH keys
+// they read) inside the test, and returns the kubeconfig path to pass.
+func testEnv(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
+	t.Setenv("KUBECONFIG", filepath.Join(home, "unused-kubeconfig"))
+	return filepath.Join(home, ".kube", "config")
+}
+
+// writeSpec writes a spec of one plex whose kube nodes are indices; the
+// first is the control plane.
+func writeSpec(t *testing.T, name, indices string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "plex.yaml")
+	spec := fmt.Sprintf(`apiVersion: plex.dev/v1alpha1
+kind: PlexConfig
+plexes:
+- name: %s
+  nodeSubnet: 10.212.0.0/24
+  nodes:
+  - base: debian12
+    indices: %q
+`, name, indices)
+	if err := os.WriteFile(f, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}

@@ -1,0 +1,93 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"github.com/plex-dev/plex/core/incus"
+)
+
+// Incus is what cluster needs from an Incus server. incusServer (a
+// *incus.Server) implements it; the tests use an in-memory fake.
+//
+// Remote and Project are methods here but fields on *incus.Server, so the
+// real server goes through the thin incusServer wrapper rather than
+// satisfying Incus itself. Passing the names beside the server instead
+// would thread two more strings through discover, findNode, placement,
+// status and run, and the remote's name is only known once Connect has
+// resolved the default remote anyway.
+type Incus interface {
+	// Remote is the remote's name as the user knows it, for messages and
+	// placement.
+	Remote() string
+	// Project is the project the connection works in, for messages.
+	Project() string
+
+	ListInstances(ctx context.Context) ([]incus.Instance, error)
+	GetInstance(ctx context.Context, name string) (*incus.Instance, error)
+	CreateInstance(ctx context.Context, spec incus.InstanceSpec) error
+	Start(ctx context.Context, name string) error
+	Delete(ctx context.Context, name string) error
+	Exec(ctx context.Context, name string, cmd []string, o incus.ExecOptions) (int, error)
+	Run(ctx context.Context, name string, cmd ...string) (string, error)
+	PushFile(ctx context.Context, name, path string, content []byte, mode int) error
+	PullFile(ctx context.Context, name, path string) ([]byte, error)
+	EnsureProfile(ctx context.Context, p incus.Profile) error
+	ImageByAlias(ctx context.Context, alias string) (*incus.Image, error)
+	Members(ctx context.Context) ([]incus.Member, error)
+}
+
+// incusServer gives *incus.Server's Remote and Project fields the method
+// form Incus asks for; every other method is the server's own. The methods
+// shadow the promoted fields of the same names on purpose, so call sites
+// read srv.Remote() whichever the server is.
+type incusServer struct{ *incus.Server }
+
+var _ Incus = incusServer{}
+
+func (s incusServer) Remote() string  { return s.Server.Remote }
+func (s incusServer) Project() string { return s.Server.Project }
+
+// connectIncus is the real connection.
+func connectIncus(ctx context.Context, o incus.ConnectOptions) (Incus, error) {
+	s, err := incus.Connect(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return incusServer{s}, nil
+}
+
+// seams are where the tests put fakes in place of Incus and of the plex's
+// Kubernetes API server, which a fake Incus cannot bring up. A nil *seams,
+// what every caller outside the tests has, means the real ones.
+type seams struct {
+	connect         func(ctx context.Context, o incus.ConnectOptions) (Incus, error)
+	waitReady       func(ctx context.Context, kubeconfig []byte, names []string, timeout time.Duration) error
+	waitTokenSigned func(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error
+}
+
+func (s *seams) open(ctx context.Context, o incus.ConnectOptions) (Incus, error) {
+	if s == nil || s.connect == nil {
+		return connectIncus(ctx, o)
+	}
+	return s.connect(ctx, o)
+}
+
+func (s *seams) nodesReady(ctx context.Context, kubeconfig []byte, names []string, timeout time.Duration) error {
+	if s == nil || s.waitReady == nil {
+		return waitReady(ctx, kubeconfig, names, timeout)
+	}
+	return s.waitReady(ctx, kubeconfig, names, timeout)
+}
+
+func (s *seams) tokenSigned(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error {
+	if s == nil || s.waitTokenSigned == nil {
+		return waitTokenSigned(ctx, kubeconfig, token, timeout)
+	}
+	return s.waitTokenSigned(ctx, kubeconfig, token, timeout)
+}
+
+// dial opens the server of remote and project through t's seams.
+func (t Target) dial(ctx context.Context, remote, project string) (Incus, error) {
+	return t.seams.open(ctx, incus.ConnectOptions{ConfigPath: t.IncusConfig, Remote: remote, Project: project})
+}
