@@ -15,7 +15,7 @@ import (
 
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/status"
-	"github.com/plex-dev/plex/core/testenv"
+	"github.com/plex-dev/plex/internal/testenv"
 )
 
 // These tests bake on the harness incusd (hack/harness.sh up), from its base
@@ -270,7 +270,7 @@ func failedBake(t *testing.T, srv *incus.Server, opts Options) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	opts.Alias = testAliasPrefix + "fail-" + randomSuffix()
-	before := bakedImages(ctx, t, srv)
+	before := bakedImages(ctx, t, srv, opts.Type)
 	_, err := Bake(ctx, srv, opts)
 	if err == nil {
 		t.Fatal("the bake did not fail")
@@ -283,7 +283,7 @@ func failedBake(t *testing.T, srv *incus.Server, opts Options) error {
 	if img, aerr := srv.ImageByAlias(ctx, opts.Alias); !incus.IsNotFound(aerr) {
 		t.Errorf("alias %s left behind (%v, %v)", opts.Alias, img, aerr)
 	}
-	for fp := range bakedImages(ctx, t, srv) {
+	for fp := range bakedImages(ctx, t, srv, opts.Type) {
 		if !before[fp] {
 			t.Errorf("image %s left behind", fp)
 			_ = srv.DeleteImage(ctx, fp)
@@ -292,8 +292,11 @@ func failedBake(t *testing.T, srv *incus.Server, opts Options) error {
 	return err
 }
 
-// bakedImages is the set of plex-baked images' fingerprints.
-func bakedImages(ctx context.Context, t *testing.T, srv *incus.Server) map[string]bool {
+// bakedImages lists the images baked for one node type. Other packages'
+// integration tests run at the same time and bake other types (core/registry
+// bakes a registry image), so a failed kube bake must count only kube images
+// as its own, and never delete another test's image.
+func bakedImages(ctx context.Context, t *testing.T, srv *incus.Server, typ string) map[string]bool {
 	t.Helper()
 	imgs, err := srv.ListImages(ctx, incus.PropType)
 	if err != nil {
@@ -301,7 +304,9 @@ func bakedImages(ctx context.Context, t *testing.T, srv *incus.Server) map[strin
 	}
 	out := map[string]bool{}
 	for _, i := range imgs {
-		out[i.Fingerprint] = true
+		if i.Properties[incus.PropType] == typ {
+			out[i.Fingerprint] = true
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package bake
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/status"
 )
 
 func TestBaseName(t *testing.T) {
@@ -75,12 +77,12 @@ func TestInputsHash(t *testing.T) {
 		}
 	}
 	// What does not go into the image does not change it.
-	o := Options{Type: TypeKube, KubernetesVersion: "v1.34.4", AptProxy: "http://p:3142", Alias: "x", KubeArtifacts: "/elsewhere", Keep: true}
+	o := Options{Type: TypeKube, KubernetesVersion: "v1.34.4", AptProxy: "http://p:3142", Alias: "x", KubeArtifacts: "/elsewhere", Retain: true}
 	in := inputsFor(o, "fp1", []artifact{{Name: "kubeadm", SHA256: "a", Path: "/x"}, {Name: "kubelet", SHA256: "b"}, {Name: "kubectl", SHA256: "c"}})
 	if in.Hash() != ref {
-		t.Errorf("the apt proxy, alias, artifact path or --keep changed the inputs hash")
+		t.Errorf("the apt proxy, alias, artifact path or --retain changed the inputs hash")
 	}
-	if len(in.Scripts) != len(typeScripts[TypeKube]) || in.Scripts["clean.sh"] == "" {
+	if len(in.Scripts) != len(typeOf(TypeKube).scripts) || in.Scripts["clean.sh"] == "" {
 		t.Errorf("inputs lack the scripts: %v", sortedKeys(in.Scripts))
 	}
 	if !strings.Contains(in.Files["/etc/systemd/system/systemd-networkd.service.d/10-plex-container.conf"], "ReadOnlyPaths=/sys") {
@@ -111,8 +113,8 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("alias %q, instance %q", res.Alias, res.Instance)
 	}
 	want := []string{"resolve base", "inputs hash", "look for debian-12-cloud_kube", "create transient instance",
-		"write boot-time files", "start", "boot", "install kubeadm, kubelet, kubectl v1.34.4 from the upstream release", "install packages",
-		"verify", "clean", "stop", "publish", "point debian-12-cloud_kube", "delete transient instance"}
+		"write boot-time files", "start", "boot", "copy the bake's scripts", "install kubeadm, kubelet, kubectl v1.34.4 from the upstream release",
+		"install packages", "verify", "clean", "stop", "publish", "delete transient instance", "point debian-12-cloud_kube"}
 	if len(res.Steps) != len(want) {
 		t.Fatalf("steps:\n%s", strings.Join(res.Steps, "\n"))
 	}
@@ -185,8 +187,10 @@ func TestBakeFlowWithFakeServer(t *testing.T) {
 		t.Errorf("not published with compression none: %v", f.calls)
 	}
 
-	// Unchanged: a cache hit that touches nothing.
+	// Unchanged: a cache hit that touches nothing and stops at the check.
 	f.calls = nil
+	var log bytes.Buffer
+	opts.Log = status.New(&log)
 	again, err := Bake(ctx, f, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +198,10 @@ func TestBakeFlowWithFakeServer(t *testing.T) {
 	if !again.Cached || again.Fingerprint != res.Fingerprint || len(f.calls) != 0 {
 		t.Errorf("re-bake: cached=%v fp=%s calls=%v", again.Cached, again.Fingerprint, f.calls)
 	}
+	if l := log.String(); !strings.Contains(l, "✓ look for debian12_kube with these inputs") || strings.Contains(l, "transient instance") || strings.Contains(l, "✗") {
+		t.Errorf("re-bake went on past the cache check:\n%s", l)
+	}
+	opts.Log = nil
 
 	// Forced: a new image, the old one deleted.
 	opts.Force = true
@@ -206,56 +214,6 @@ func TestBakeFlowWithFakeServer(t *testing.T) {
 	}
 	if _, ok := f.images[res.Fingerprint]; ok {
 		t.Errorf("the replaced image %s was not deleted", res.Fingerprint)
-	}
-}
-
-func TestBakeFailureCleansUp(t *testing.T) {
-	for _, failAt := range []string{"provision", "publish"} {
-		t.Run(failAt, func(t *testing.T) {
-			f := newFakeServer()
-			opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t)}
-			if failAt == "provision" {
-				f.exec = func(cmd []string) (string, int) {
-					if strings.HasSuffix(cmd[len(cmd)-1], "kube-provision.sh") {
-						return "E: Unable to locate package containerd\n", 100
-					}
-					return "", 0
-				}
-			} else {
-				opts.afterStep = func(_ context.Context, step, _ string) error {
-					if step == failAt {
-						return errors.New("injected")
-					}
-					return nil
-				}
-			}
-			_, err := Bake(context.Background(), f, opts)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			var ee *incus.ExecError
-			if failAt == "provision" && (!errors.As(err, &ee) || !strings.Contains(err.Error(), "Unable to locate package")) {
-				t.Errorf("the error does not carry the command's output: %v", err)
-			}
-			if len(f.instances) != 0 {
-				t.Errorf("instances left: %v", f.instances)
-			}
-			if len(f.images) != 1 || f.aliases["debian12_kube"] != "" {
-				t.Errorf("images left: %v, aliases %v", f.images, f.aliases)
-			}
-		})
-	}
-}
-
-func TestBakeKeep(t *testing.T) {
-	f := newFakeServer()
-	f.exec = func([]string) (string, int) { return "", 1 }
-	_, err := Bake(context.Background(), f, Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t), Keep: true})
-	if err == nil {
-		t.Fatal("no error")
-	}
-	if _, ok := f.instances["plexbake-debian12-kube"]; !ok {
-		t.Errorf("--keep did not keep the instance")
 	}
 }
 

@@ -19,9 +19,12 @@ type fakeServer struct {
 	images    map[string]map[string]string // fingerprint → properties
 	aliases   map[string]string            // alias → fingerprint
 	// exec answers a command: output and exit code.
-	exec  func(cmd []string) (string, int)
-	calls []string
-	n     int
+	exec func(cmd []string) (string, int)
+	// booted answers boot.Wait's check, which every bake runs, so that the
+	// tests' exec need not know its script.
+	booted string
+	calls  []string
+	n      int
 }
 
 func newFakeServer() *fakeServer {
@@ -29,6 +32,7 @@ func newFakeServer() *fakeServer {
 		instances: map[string]map[string]string{},
 		images:    map[string]map[string]string{"basefp000000000000": {"os": "Debian", "release": "bookworm"}},
 		aliases:   map[string]string{"debian12": "basefp000000000000"},
+		booted:    "addr=10.0.0.2 \nsystemd running\n",
 	}
 	f.exec = func(cmd []string) (string, int) {
 		if strings.HasSuffix(cmd[len(cmd)-1], "kube-provision.sh") {
@@ -118,8 +122,14 @@ func (f *fakeServer) Delete(_ context.Context, name string) error {
 
 func (f *fakeServer) Exec(_ context.Context, name string, cmd []string, o incus.ExecOptions) (int, error) {
 	f.mu.Lock()
-	f.record("exec %s", strings.Join(cmd, " "))
 	run := f.exec
+	if len(cmd) == 3 && cmd[0] == "sh" && strings.Contains(cmd[2], "cloud-init status --wait") {
+		booted := f.booted
+		run = func([]string) (string, int) { return booted, 0 }
+		f.record("exec boot check")
+	} else {
+		f.record("exec %s", strings.Join(cmd, " "))
+	}
 	f.mu.Unlock()
 	out, code := run(cmd)
 	if o.Stdout != nil {

@@ -8,7 +8,17 @@ import (
 	"time"
 
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/internal/action"
 )
+
+// rawLXC is what kubelet and containerd need in a privileged system
+// container (see core/cluster's kube profile): the bake runs them to check
+// the image, so the transient instance gets the same settings.
+const rawLXC = "lxc.apparmor.profile=unconfined\n" +
+	"lxc.cap.drop=\n" +
+	"lxc.cgroup.devices.allow=a\n" +
+	"lxc.mount.auto=proc:rw sys:rw cgroup:rw:force\n" +
+	"lxc.mount.entry=/dev/kmsg dev/kmsg none bind,create=file 0 0\n"
 
 // lock creates the transient instance. Its name is the lock: a second bake
 // of the same alias finds it and waits (Wait) or refuses with what to do.
@@ -42,7 +52,7 @@ func (b *baker) lock(ctx context.Context) error {
 		}
 		if holder.Config[incus.LabelBakeID] == id {
 			// Ours, half made (cancelled while creating).
-			b.onFailure("instance", "transient instance "+b.instance, "incus delete --force "+b.instance, b.deleteInstanceNow)
+			b.createdInstance()
 			return err
 		}
 		if holder.Config[incus.LabelBake] != b.o.Alias {
@@ -63,17 +73,23 @@ func (b *baker) lock(ctx context.Context) error {
 			return err
 		}
 	}
-	b.onFailure("instance", "transient instance "+b.instance, "incus delete --force "+b.instance, b.deleteInstanceNow)
+	b.createdInstance()
 	if waited && !b.o.Force {
 		// The bake we waited for may have made just this image.
 		if img, err := b.srv.ImageByAlias(ctx, b.o.Alias); err == nil && img.Properties[incus.PropInputs] == b.hash {
 			b.cached, b.fingerprint, b.props = true, img.Fingerprint, plexProps(img.Properties)
 			b.log.Infof("   the other bake made %s with these inputs (image %s); nothing to do", b.o.Alias, short(img.Fingerprint))
-			b.commit("instance")
-			return b.srv.Delete(ctx, b.instance)
+			if err := b.removeInstance(ctx); err != nil {
+				return err
+			}
+			return action.SkipRest
 		}
 	}
 	return nil
+}
+
+func (b *baker) createdInstance() {
+	b.created("instance", b.instance, "incus delete --force "+b.instance, b.removeInstance)
 }
 
 // waitGone waits until the transient instance no longer exists.

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+
+	"github.com/plex-dev/plex/core/spec"
 )
 
 // BaseName turns a base image reference into the name that image aliases
@@ -33,7 +35,7 @@ func BaseName(ref string) string {
 // DefaultAlias is the alias a bake publishes to: <base>_<type>, the name
 // plex's spec derives from a node group's base and type.
 func DefaultAlias(base, typ string) string {
-	return BaseName(base) + "_" + typ
+	return spec.ImageAlias(BaseName(base), typ)
 }
 
 // InstanceName is the transient instance that bakes alias. It doubles as the

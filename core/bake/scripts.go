@@ -27,12 +27,6 @@ func script(name string) string {
 	return string(b)
 }
 
-// typeScripts are the scripts a node type runs, in the order the bake runs
-// them.
-var typeScripts = map[string][]string{
-	TypeKube: {"wait-boot.sh", "kube-provision.sh", "kube-verify.sh", "clean.sh"},
-}
-
 // bootFiles are the files written into a container before it first starts,
 // by absolute path. They have to be there at boot: the networkd drop-in, for
 // one, is what lets a base without it get online under the kube profile's

@@ -1,5 +1,15 @@
-// Package cli holds what the three programs' mains share: the signal
-// handling and the exit codes.
+// Package cli is the edge the three programs share: Main turns Ctrl-C into
+// context cancellation, prints the one error and picks the exit code, and
+// WriteData writes the -o json|yaml output of the verbs.
+//
+// It stays apart from core/status, although both present things to the user.
+// The core packages that do the work (cluster, bake, registry, flux) import
+// status to print their progress; they must not reach os.Exit or signal
+// handling, and they have no output formats to choose. Only the programs
+// (cmd/*) and the end-to-end tests, for the exit codes, import cli. Folding
+// the two together would give every core package the process edge, and
+// moving status would touch every package that reports progress, for no
+// behaviour gained.
 package cli
 
 import (

@@ -6,6 +6,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/plex-dev/plex/core/registry/engine"
 )
 
 // CertsDir is containerd's registry host configuration directory
@@ -52,7 +54,7 @@ func HostsTOML(upstream string, m Mirror) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mirroring %s: %w", upstream, err)
 	}
-	server := upstreamServer(upstream)
+	server := engine.DefaultURL(upstream)
 	if m.Server != "" {
 		if server, err = serverURL(m.Server); err != nil {
 			return nil, fmt.Errorf("mirroring %s: %w", upstream, err)
@@ -79,15 +81,6 @@ func serverURL(server string) (string, error) {
 		return "", fmt.Errorf("fallback server %q is not a registry's root URL: write it like https://registry.example.com", server)
 	}
 	return u.Scheme + "://" + u.Host, nil
-}
-
-// upstreamServer is the registry endpoint of an upstream name: Docker Hub's
-// name and its API host differ.
-func upstreamServer(upstream string) string {
-	if upstream == "docker.io" {
-		return "https://registry-1.docker.io"
-	}
-	return "https://" + upstream
 }
 
 // mirrorHost checks a mirror URL and says whether its path is an API root.

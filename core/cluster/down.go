@@ -2,13 +2,14 @@ package cluster
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/internal/action"
+	"github.com/plex-dev/plex/core/internal/lock"
 	"github.com/plex-dev/plex/core/plan"
+	"github.com/plex-dev/plex/core/spec"
 	"github.com/plex-dev/plex/core/status"
 )
 
@@ -38,7 +39,10 @@ type DownOptions struct {
 	Ref
 	// Kubeconfig is the file the plex's context is removed from.
 	Kubeconfig string
-	Log        *status.Logger
+	// NoWait fails at once when another run holds the plex, instead of
+	// waiting for it (lock.go).
+	NoWait bool
+	Log    *status.Logger
 }
 
 // Down deletes every instance labelled for the plex, except its registry
@@ -46,6 +50,7 @@ type DownOptions struct {
 // known_hosts. Instances without plex's labels are never touched.
 // Deleting a plex that does not exist is not an error. With File and no
 // Name, every plex of the file goes down, each on its remote, in parallel.
+// Each plex's lock is held while it goes down.
 func Down(ctx context.Context, o DownOptions) error {
 	if o.Log == nil {
 		o.Log = status.Discard()
@@ -57,49 +62,50 @@ func Down(ctx context.Context, o DownOptions) error {
 	if err != nil {
 		return err
 	}
-	list, err := srv.ListInstances(ctx)
+	return o.holdPlex(ctx, srv, o.Name, "down", o.NoWait, o.Log, func(ctx context.Context, _ *lock.Lock) error {
+		r := newRun(plan.Plex{Name: o.Name}, srv, o.Log, o.seams, "down", runOptions{})
+		return action.RunFor(ctx, o.Log, o.Name,
+			r.quiet("finding the plex's instances", r.findDoomed),
+			r.perNode("deleting %d instance(s)", &r.doomed, r.deleteNodes),
+			r.act("removing context "+spec.ContextName(o.Name)+" from the kubeconfig", func(context.Context) error {
+				return removeFromKubeconfig(o.Kubeconfig, o.Name)
+			}),
+			r.quiet("removing known_hosts", func(context.Context) error {
+				if kh, err := KnownHostsPath(o.Name); err == nil {
+					_ = os.RemoveAll(filepath.Dir(kh))
+				}
+				return nil
+			}),
+		)
+	})
+}
+
+// findDoomed finds the plex's instances that down deletes: all but its
+// registry cache.
+func (r *run) findDoomed(ctx context.Context) error {
+	list, err := r.srv.ListInstances(ctx)
 	if err != nil {
 		return err
 	}
-	var names, kept []string
+	name := r.px.Name
 	for _, in := range list {
 		switch {
-		case in.Plex() != o.Name:
+		case in.Plex() != name:
 		case in.Config[incus.LabelRole] == plan.RoleRegistry:
 			// The registry cache belongs to plex-registry: it is there so
 			// that a plex re-created later does not pull everything again.
-			kept = append(kept, in.Name)
+			r.log.Infof(" ✓ %s: kept the registry cache %s for the next up; `plex-registry down %s` removes it", name, in.Name, name)
 		default:
-			names = append(names, in.Name)
+			r.doomed = append(r.doomed, plan.Node{Name: in.Name})
 		}
 	}
-	for _, n := range kept {
-		o.Log.Infof(" ✓ %s: kept the registry cache %s for the next up; `plex-registry down %s` removes it", o.Name, n, o.Name)
-	}
-	if len(names) == 0 {
-		o.Log.Infof(" ✓ %s: nothing to delete on remote %s", o.Name, srv.Remote())
-	} else {
-		a := o.Log.Start("%s: deleting %d instance(s)", o.Name, len(names))
-		errs := make([]error, len(names))
-		done := make(chan struct{})
-		for i, n := range names {
-			go func() {
-				errs[i] = srv.Delete(ctx, n)
-				done <- struct{}{}
-			}()
-		}
-		for range names {
-			<-done
-		}
-		if err := a.End(errors.Join(errs...)); err != nil {
-			return err
-		}
-	}
-	if err := removeFromKubeconfig(o.Kubeconfig, o.Name); err != nil {
-		return fmt.Errorf("removing context %s: %w", ContextName(o.Name), err)
-	}
-	if kh, err := KnownHostsPath(o.Name); err == nil {
-		_ = os.RemoveAll(filepath.Dir(kh))
+	if len(r.doomed) == 0 {
+		r.log.Infof(" ✓ %s: nothing to delete on remote %s", name, r.srv.Remote())
 	}
 	return nil
+}
+
+// deleteNodes deletes instances.
+func (r *run) deleteNodes(ctx context.Context, nodes []plan.Node) error {
+	return r.eachNode(ctx, nodes, func(n plan.Node) error { return r.srv.Delete(ctx, n.Name) })
 }

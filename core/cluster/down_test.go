@@ -11,6 +11,7 @@ import (
 
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
+	"github.com/plex-dev/plex/core/spec"
 )
 
 // upForDown brings plex lab up with two nodes next to instances down must
@@ -57,8 +58,8 @@ func TestDownDeletesOnlyThePlexsInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := cfg.Contexts[ContextName("lab")]; ok {
-		t.Errorf("context %s is still in the kubeconfig", ContextName("lab"))
+	if _, ok := cfg.Contexts[spec.ContextName("lab")]; ok {
+		t.Errorf("context %s is still in the kubeconfig", spec.ContextName("lab"))
 	}
 	if _, err := os.Stat(filepath.Dir(kh)); !os.IsNotExist(err) {
 		t.Errorf("known_hosts directory still there (stat: %v)", err)

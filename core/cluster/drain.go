@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/kubectl/pkg/drain"
 
+	"github.com/plex-dev/plex/core/internal/action"
+	"github.com/plex-dev/plex/core/internal/lock"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/status"
 )
@@ -40,7 +42,10 @@ type DrainOptions struct {
 	// IgnoreQuorum deletes a control-plane node even when etcd would lose
 	// its quorum.
 	IgnoreQuorum bool
-	Log          *status.Logger
+	// NoWait fails at once when another run holds the plex, instead of
+	// waiting for it (lock.go).
+	NoWait bool
+	Log    *status.Logger
 	// Out receives kubectl drain's own progress lines.
 	Out io.Writer
 }
@@ -50,7 +55,7 @@ var ErrDrainBlocked = errors.New("drain blocked by a PodDisruptionBudget")
 
 // Drain cordons a node and evicts its pods through k8s.io/kubectl/pkg/drain,
 // respecting PodDisruptionBudgets. With Delete it then removes the node from
-// the cluster and from Incus.
+// the cluster and from Incus. It holds the node's plex's lock while it runs.
 func Drain(ctx context.Context, o DrainOptions) error {
 	if o.Log == nil {
 		o.Log = status.Discard()
@@ -62,6 +67,18 @@ func Drain(ctx context.Context, o DrainOptions) error {
 	if err != nil {
 		return err
 	}
+	plexName, err := findNode(ctx, srv, o.Node)
+	if err != nil {
+		return err
+	}
+	return o.holdPlex(ctx, srv, plexName, "drain", o.NoWait, o.Log, func(ctx context.Context, _ *lock.Lock) error {
+		return drainNode(ctx, srv, o)
+	})
+}
+
+// drainNode is Drain under the plex's lock. It looks at the node again: the
+// run it waited for may have deleted it.
+func drainNode(ctx context.Context, srv Incus, o DrainOptions) error {
 	plexName, err := findNode(ctx, srv, o.Node)
 	if err != nil {
 		return err
@@ -111,24 +128,35 @@ func Drain(ctx context.Context, o DrainOptions) error {
 	if err != nil {
 		return err
 	}
-	r := &run{px: lp.Plex, srv: srv, log: o.Log, seams: o.seams}
+	r := newRun(lp.Plex, srv, o.Log, o.seams, "drain", runOptions{})
 
 	node, err := cs.CoreV1().Nodes().Get(ctx, o.Node, metav1.GetOptions{})
 	registered := err == nil
 	if err != nil && !strings.Contains(err.Error(), "not found") {
 		return fmt.Errorf("reading node %s: %w", o.Node, err)
 	}
-	if registered {
-		h := &drain.Helper{
-			Ctx: ctx, Client: cs,
-			Force: o.Force, GracePeriodSeconds: o.GracePeriodSeconds,
-			IgnoreAllDaemonSets: o.IgnoreDaemonSets, DeleteEmptyDirData: o.DeleteEmptyDirData,
-			Timeout: o.Timeout, Out: o.Out, ErrOut: o.Out,
+	h := &drain.Helper{
+		Ctx: ctx, Client: cs,
+		Force: o.Force, GracePeriodSeconds: o.GracePeriodSeconds,
+		IgnoreAllDaemonSets: o.IgnoreDaemonSets, DeleteEmptyDirData: o.DeleteEmptyDirData,
+		Timeout: o.Timeout, Out: o.Out, ErrOut: o.Out,
+	}
+	var rest, restCPs []plan.Node
+	addr := ""
+	for _, n := range lp.Plex.Nodes {
+		switch {
+		case n.Name == o.Node:
+			addr = n.Address
+		case n.Role == plan.RoleControlPlane:
+			restCPs = append(restCPs, n)
+			rest = append(rest, n)
+		case n.Role == plan.RoleWorker:
+			rest = append(rest, n)
 		}
-		if err := r.step("cordoning "+o.Node, func() error { return drain.RunCordonOrUncordon(h, node, true) }); err != nil {
-			return err
-		}
-		if err := r.step("draining "+o.Node, func() error {
+	}
+	return action.RunFor(ctx, o.Log, plexName,
+		action.If(registered, r.act("cordoning "+o.Node, func(context.Context) error { return drain.RunCordonOrUncordon(h, node, true) })),
+		action.If(registered, r.act("draining "+o.Node, func(ctx context.Context) error {
 			err := drain.RunNodeDrain(h, o.Node)
 			if err == nil {
 				return nil
@@ -140,45 +168,20 @@ func Drain(ctx context.Context, o DrainOptions) error {
 				return fmt.Errorf("%w: evicting %s would violate its budget, so %s stays cordoned and is not deleted; relax the budget (or add replicas) and run drain again: %v", ErrDrainBlocked, strings.Join(pods, ", "), o.Node, err)
 			}
 			return err
-		}); err != nil {
-			return err
-		}
-	}
-	if !o.Delete {
-		return nil
-	}
-	if err := r.step("kubeadm reset on "+o.Node, func() error {
-		if isCP {
-			// Hand the API VIP to another control plane before this API
-			// server goes away.
-			_, _ = srv.Run(ctx, o.Node, "systemctl", "disable", "--now", "keepalived")
-		}
-		_, err := srv.Run(ctx, o.Node, "kubeadm", "reset", "--force")
-		return err
-	}); err != nil {
-		return err
-	}
-	if isCP {
-		var rest []plan.Node
-		for _, n := range cps {
-			if n.Name != o.Node {
-				rest = append(rest, n)
+		})),
+		action.If(o.Delete, r.act("kubeadm reset on "+o.Node, func(ctx context.Context) error {
+			if isCP {
+				// Hand the API VIP to another control plane before this API
+				// server goes away.
+				_, _ = srv.Run(ctx, o.Node, "systemctl", "disable", "--now", "keepalived")
 			}
-		}
-		addr := ""
-		for _, n := range lp.Plex.Nodes {
-			if n.Name == o.Node {
-				addr = n.Address
-			}
-		}
-		if err := r.step("removing etcd member "+o.Node, func() error {
-			return removeEtcdMember(ctx, srv, cpName, rest, o.Node, addr)
-		}); err != nil {
+			_, err := srv.Run(ctx, o.Node, "kubeadm", "reset", "--force")
 			return err
-		}
-	}
-	if registered {
-		if err := r.step("deleting Node "+o.Node, func() error {
+		})),
+		action.If(o.Delete && isCP, r.act("removing etcd member "+o.Node, func(ctx context.Context) error {
+			return removeEtcdMember(ctx, srv, cpName, restCPs, o.Node, addr)
+		})),
+		action.If(o.Delete && registered, r.act("deleting Node "+o.Node, func(ctx context.Context) error {
 			return retryAPI(ctx, func() error {
 				err := cs.CoreV1().Nodes().Delete(ctx, o.Node, metav1.DeleteOptions{})
 				if apierrors.IsNotFound(err) {
@@ -186,20 +189,10 @@ func Drain(ctx context.Context, o DrainOptions) error {
 				}
 				return err
 			})
-		}); err != nil {
-			return err
-		}
-	}
-	if err := r.step("deleting instance "+o.Node, func() error { return srv.Delete(ctx, o.Node) }); err != nil {
-		return err
-	}
-	var rest []plan.Node
-	for _, n := range lp.Plex.Nodes {
-		if n.Name != o.Node && (n.Role == plan.RoleControlPlane || n.Role == plan.RoleWorker) {
-			rest = append(rest, n)
-		}
-	}
-	return r.step("removing routes to "+o.Node, func() error { return r.syncNetwork(ctx, rest) })
+		})),
+		action.If(o.Delete, r.act("deleting instance "+o.Node, func(ctx context.Context) error { return srv.Delete(ctx, o.Node) })),
+		action.If(o.Delete, r.act("removing routes to "+o.Node, func(ctx context.Context) error { return r.syncNetwork(ctx, rest) })),
+	)
 }
 
 // blockedByBudget lists, as namespace/name, the pods still on node that a

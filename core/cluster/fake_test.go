@@ -5,9 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io/fs"
@@ -45,6 +48,9 @@ type fakeIncus struct {
 	runs []fakeRun
 	// failRun, when set, fails a command whenever it returns an error.
 	failRun func(node string, cmd []string) error
+	// failDelete, when set, fails the deletion of an instance whenever it
+	// returns an error.
+	failDelete func(name string) error
 	// token is the last token kubeadm token create printed.
 	token string
 	// ca and admin are what kubeadm init writes.
@@ -76,9 +82,14 @@ func newFake(t *testing.T) *fakeIncus {
 	}
 }
 
-// target points the verbs at f, for Incus and for the Kubernetes API.
+// target points the verbs at f, for Incus and for the Kubernetes API. A
+// node that does not boot fails the boot wait within a second, and a run
+// waiting for a plex's lock looks at it every 10ms.
 func (f *fakeIncus) target() Target {
-	return Target{seams: &seams{connect: f.connect, waitReady: f.waitReady, waitTokenSigned: f.waitTokenSigned}}
+	return Target{seams: &seams{
+		connect: f.connect, waitReady: f.waitReady, waitTokenSigned: f.waitTokenSigned,
+		bootTimeout: time.Second, bootEvery: 10 * time.Millisecond, lockPoll: 10 * time.Millisecond,
+	}}
 }
 
 func (f *fakeIncus) connect(ctx context.Context, o incus.ConnectOptions) (Incus, error) {
@@ -158,6 +169,11 @@ func (f *fakeIncus) Start(ctx context.Context, name string) error {
 func (f *fakeIncus) Delete(ctx context.Context, name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failDelete != nil {
+		if err := f.failDelete(name); err != nil {
+			return err
+		}
+	}
 	if _, ok := f.instances[name]; ok {
 		delete(f.instances, name)
 		f.deleted = append(f.deleted, name)
@@ -210,8 +226,8 @@ func (f *fakeIncus) Run(ctx context.Context, name string, cmd ...string) (string
 	}
 	line := strings.Join(cmd, " ")
 	switch {
-	case len(cmd) == 3 && cmd[0] == "sh" && cmd[2] == probeScript:
-		return fmt.Sprintf("addr=%s cgroup=v2 oom=ok\n", in.Config[incus.LabelAddress]), nil
+	case isBootScript(cmd):
+		return fmt.Sprintf("addr=%s \ncgroup=v2 oom=ok\n", in.Config[incus.LabelAddress]), nil
 	case strings.HasPrefix(line, "kubeadm init --config "):
 		if _, ok := in.files[cmd[3]]; !ok {
 			return "", f.execError(name, cmd, "open "+cmd[3]+": no such file or directory")
@@ -235,6 +251,12 @@ func (f *fakeIncus) Run(ctx context.Context, name string, cmd ...string) (string
 		return "This node has joined the cluster\n", nil
 	}
 	return "", nil
+}
+
+// isBootScript reports whether cmd is the boot wait's script, which ends
+// with the facts probe.
+func isBootScript(cmd []string) bool {
+	return len(cmd) == 3 && cmd[0] == "sh" && strings.HasSuffix(cmd[2], factsScript)
 }
 
 func (f *fakeIncus) execError(name string, cmd []string, out string) error {
@@ -271,6 +293,65 @@ func (f *fakeIncus) EnsureProfile(ctx context.Context, p incus.Profile) error {
 	defer f.mu.Unlock()
 	f.profiles[p.Name] = p
 	return nil
+}
+
+// The lock's calls behave as Incus's do (see core/incus/lock.go): an
+// exclusive create, an ETag that changes with the content, If-Match on
+// update, and errors that incus.IsExists, IsNotFound and IsChanged know.
+
+func (f *fakeIncus) CreateProfileExclusive(ctx context.Context, p incus.Profile) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.profiles[p.Name]; ok {
+		return fmt.Errorf("creating profile %s: %w", p.Name, incus.ErrExists)
+	}
+	p.Config = maps.Clone(p.Config)
+	f.profiles[p.Name] = p
+	return nil
+}
+
+func (f *fakeIncus) GetProfileETag(ctx context.Context, name string) (*incus.Profile, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.profiles[name]
+	if !ok {
+		return nil, "", fmt.Errorf("profile %s: %w", name, incus.ErrNotFound)
+	}
+	p.Config = maps.Clone(p.Config)
+	return &p, profileETag(p), nil
+}
+
+func (f *fakeIncus) UpdateProfileIfMatch(ctx context.Context, p incus.Profile, etag string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur, ok := f.profiles[p.Name]
+	if !ok {
+		return fmt.Errorf("profile %s: %w", p.Name, incus.ErrNotFound)
+	}
+	if profileETag(cur) != etag {
+		return fmt.Errorf("updating profile %s: %w", p.Name, incus.ErrChanged)
+	}
+	p.Config = maps.Clone(p.Config)
+	f.profiles[p.Name] = p
+	return nil
+}
+
+// DeleteProfile deletes only what plex made; a missing profile is no error.
+func (f *fakeIncus) DeleteProfile(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.profiles[name]; ok && !incus.IsManaged(p.Config) {
+		return fmt.Errorf("profile %s was not created by plex", name)
+	}
+	delete(f.profiles, name)
+	return nil
+}
+
+// profileETag is a hash of the profile's content, as Incus's ETag is.
+func profileETag(p incus.Profile) string {
+	b, _ := json.Marshal([]any{p.Description, p.Config, p.Devices})
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:]) + `"`
 }
 
 func (f *fakeIncus) ImageByAlias(ctx context.Context, alias string) (*incus.Image, error) {
@@ -462,6 +543,8 @@ func testEnv(t *testing.T) string {
 	t.Helper()
 	home := t.TempDir()
 	t.Setenv("HOME", home)
+	// The output logs of failed commands (errors.go) stay in the test.
+	t.Setenv("TMPDIR", t.TempDir())
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, ".config"))
 	t.Setenv("KUBECONFIG", filepath.Join(home, "unused-kubeconfig"))
 	return filepath.Join(home, ".kube", "config")

@@ -26,10 +26,16 @@ const (
 	keepalivedCheck = "/etc/keepalived/plex-check-apiserver.sh"
 )
 
-// apiserverCheck succeeds while the local API server accepts connections.
+// apiserverCheck succeeds while the local API server is ready (/readyz,
+// which anyone may read), not merely listening: a control plane that has
+// just started accepts connections before its authorizer has synced, and if
+// its higher priority took the VIP back then, every client would be told
+// "forbidden" until it caught up. openssl comes with ca-certificates.
 const apiserverCheck = `#!/bin/bash
 # Written by plex: keepalived's health check of the local API server.
-exec timeout 2 bash -c '</dev/tcp/127.0.0.1/6443' 2>/dev/null
+resp=$(printf 'GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n' |
+  timeout 2 openssl s_client -quiet -connect 127.0.0.1:6443 2>/dev/null | head -n 1)
+[[ $resp == "HTTP/1."[01]" 200"* ]]
 `
 
 // vrrpRouterID derives a VRRP router ID (1-255) from the plex name, so plexes
@@ -107,31 +113,26 @@ func controlPlaneNodes(px plan.Plex) []plan.Node {
 // syncVIP writes keepalived's config on every control-plane node of an HA
 // plex and (re)starts keepalived where the config changed.
 func (r *run) syncVIP(ctx context.Context) error {
-	if r.px.APIVIP == "" {
-		return nil
-	}
 	cps := controlPlaneNodes(r.px)
-	return r.step("configuring the API VIP "+r.px.APIVIP+" (keepalived)", func() error {
-		return parallel(cps, func(n plan.Node) error {
-			conf, err := keepalivedConfig(r.px, n, cps)
-			if err != nil {
-				return err
-			}
-			if cur, err := r.srv.PullFile(ctx, n.Name, keepalivedConf); err == nil && bytes.Equal(cur, conf) {
-				return nil
-			}
-			if err := r.srv.PushFile(ctx, n.Name, keepalivedCheck, []byte(apiserverCheck), 0o755); err != nil {
-				return err
-			}
-			if err := r.srv.PushFile(ctx, n.Name, keepalivedConf, conf, 0o644); err != nil {
-				return err
-			}
-			r.markChanged()
-			_, err = r.srv.Run(ctx, n.Name, "systemctl", "enable", "--now", "keepalived")
-			if err == nil {
-				_, err = r.srv.Run(ctx, n.Name, "systemctl", "restart", "keepalived")
-			}
+	return r.eachNode(ctx, cps, func(n plan.Node) error {
+		conf, err := keepalivedConfig(r.px, n, cps)
+		if err != nil {
 			return err
-		})
+		}
+		if cur, err := r.srv.PullFile(ctx, n.Name, keepalivedConf); err == nil && bytes.Equal(cur, conf) {
+			return nil
+		}
+		if err := r.srv.PushFile(ctx, n.Name, keepalivedCheck, []byte(apiserverCheck), 0o755); err != nil {
+			return err
+		}
+		if err := r.srv.PushFile(ctx, n.Name, keepalivedConf, conf, 0o644); err != nil {
+			return err
+		}
+		r.markChanged()
+		_, err = r.srv.Run(ctx, n.Name, "systemctl", "enable", "--now", "keepalived")
+		if err == nil {
+			_, err = r.srv.Run(ctx, n.Name, "systemctl", "restart", "keepalived")
+		}
+		return err
 	})
 }

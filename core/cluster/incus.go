@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/internal/boot"
+	"github.com/plex-dev/plex/core/internal/lock"
 )
 
 // Incus is what cluster needs from an Incus server. incusServer (a
@@ -35,6 +37,8 @@ type Incus interface {
 	EnsureProfile(ctx context.Context, p incus.Profile) error
 	ImageByAlias(ctx context.Context, alias string) (*incus.Image, error)
 	Members(ctx context.Context) ([]incus.Member, error)
+	// The profile calls the plex's lock is made of (lock.go).
+	lock.Server
 }
 
 // incusServer gives *incus.Server's Remote and Project fields the method
@@ -64,6 +68,26 @@ type seams struct {
 	connect         func(ctx context.Context, o incus.ConnectOptions) (Incus, error)
 	waitReady       func(ctx context.Context, kubeconfig []byte, names []string, timeout time.Duration) error
 	waitTokenSigned func(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error
+	// bootTimeout and bootEvery, when set, shorten the boot wait, so that
+	// a test of a node that never boots ends in a second, not in minutes.
+	bootTimeout, bootEvery time.Duration
+	// lockPoll, when set, is how often a run waiting for the plex's lock
+	// looks at it, so that a test of the wait takes milliseconds.
+	lockPoll time.Duration
+}
+
+func (s *seams) lockOptions(o lock.Options) lock.Options {
+	if s != nil && s.lockPoll > 0 {
+		o.Poll = s.lockPoll
+	}
+	return o
+}
+
+func (s *seams) bootOptions(o boot.Options) boot.Options {
+	if s != nil {
+		o.Timeout, o.Every = s.bootTimeout, s.bootEvery
+	}
+	return o
 }
 
 func (s *seams) open(ctx context.Context, o incus.ConnectOptions) (Incus, error) {

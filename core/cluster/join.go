@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/plex-dev/plex/core/internal/action"
+	"github.com/plex-dev/plex/core/internal/lock"
+	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/spec"
 	"github.com/plex-dev/plex/core/status"
 )
@@ -20,17 +22,20 @@ type JoinOptions struct {
 	// Count picks the next free indices.
 	Indices string
 	Count   int
-	// Kubeconfig, Retain and ReadyTimeout mean what they mean for Up.
+	// Kubeconfig, Retain, ReadyTimeout and NoWait mean what they mean for
+	// Up.
 	Kubeconfig   string
 	Retain       bool
 	ReadyTimeout time.Duration
+	NoWait       bool
 	Log          *status.Logger
 }
 
 // Join adds workers to a running plex, beyond its spec: the new nodes are
 // made like the spec's first kube group (base, limits, placement) with role
 // worker, then created, routed and joined the way Up does it. Add them to the
-// spec file to keep them across `up --recreate`.
+// spec file to keep them across `up --recreate`. It holds the plex's lock
+// while it runs, as Up does.
 func Join(ctx context.Context, o JoinOptions) error {
 	if o.Log == nil {
 		o.Log = status.Discard()
@@ -39,91 +44,96 @@ func Join(ctx context.Context, o JoinOptions) error {
 		o.ReadyTimeout = 5 * time.Minute
 	}
 	if o.Name == "" {
-		return fmt.Errorf("join needs the plex name")
+		return errors.New("join needs the plex name")
 	}
-	base, err := LoadPlan(o.File, o.Name, o.Target)
+	if o.Indices == "" && o.Count <= 0 {
+		return errors.New(`say which workers to add: give indices ("4", "4-6") or --count N`)
+	}
+	cfg, err := spec.Load(o.File)
 	if err != nil {
 		return err
 	}
-	px := base.Plexes[0]
-	r, err := newRun(ctx, o.Target, px, o.Log)
+	// Where the plex lives, from the spec alone.
+	where, err := plan.Load(ctx, plan.Options{File: o.File, Spec: cfg, Name: o.Name, Overrides: o.overrides()})
 	if err != nil {
 		return err
 	}
-	indices := o.Indices
-	if indices == "" {
-		if o.Count <= 0 {
-			return fmt.Errorf("say which workers to add: give indices (\"4\", \"4-6\") or --count N")
-		}
-		if indices, err = r.nextFreeIndices(ctx, o.Count); err != nil {
+	rs := newRemotes(o.Target)
+	srv, err := rs.conn(ctx, where.Plexes[0])
+	if err != nil {
+		return err
+	}
+	return o.holdPlex(ctx, srv, o.Name, "join", o.NoWait, o.Log, func(ctx context.Context, l *lock.Lock) error {
+		// The free indices are read under the lock: two joins by --count
+		// add different workers.
+		p, err := plan.Load(ctx, plan.Options{
+			File: o.File, Spec: cfg, Name: o.Name, Overrides: o.overrides(),
+			Join: &plan.Join{Indices: o.Indices, Count: o.Count},
+			Live: func(ctx context.Context, px plan.Plex) (plan.Cluster, error) {
+				c, err := rs.live(ctx, px)
+				if err == nil && len(c.Locations) == 0 {
+					err = fmt.Errorf("plex %s is not on incus remote %q: bring it up with `kubectl plex up` before adding workers", px.Name, c.Remote)
+				}
+				return c, err
+			},
+		})
+		if err != nil {
 			return err
 		}
-	}
-	p, err := loadPlan(o.File, o.Name, o.Target, func(cfg *spec.Config) error {
-		for i := range cfg.Plexes {
-			sp := &cfg.Plexes[i]
-			if sp.Name != o.Name {
-				continue
-			}
-			var tmpl *spec.NodeGroup
-			for g := range sp.Nodes {
-				if sp.Nodes[g].Type == spec.NodeTypeKube {
-					tmpl = &sp.Nodes[g]
-					break
-				}
-			}
-			if tmpl == nil {
-				return fmt.Errorf("plex %s has no kube node group to model new workers on", o.Name)
-			}
-			want, err := spec.ParseIndices(indices)
-			if err != nil {
-				return fmt.Errorf("indices %q: %w", indices, err)
-			}
-			inSpec := map[int]bool{}
-			for _, n := range px.Nodes {
-				inSpec[n.Index] = true
-			}
-			var extra []string
-			for _, i := range want {
-				// An index the spec has is that spec node (a control plane
-				// coming back, say); only the others are new workers.
-				if !inSpec[i] {
-					extra = append(extra, strconv.Itoa(i))
-				}
-			}
-			if len(extra) == 0 {
-				return nil
-			}
-			g := *tmpl
-			g.Indices, g.Role = strings.Join(extra, ", "), "worker"
-			sp.Nodes = append(sp.Nodes, g)
+		for _, n := range p.Notes {
+			o.Log.Infof(" ! %s", n)
+		}
+		px := p.Plexes[0]
+		r := newRun(px, srv, o.Log, o.seams, "join", runOptions{Kubeconfig: o.Kubeconfig, Retain: o.Retain, ReadyTimeout: o.ReadyTimeout})
+		r.lock = l
+		if err := r.join(ctx); err != nil {
+			return fmt.Errorf("%s: %w", px.Name, err)
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("adding workers %q: %w", indices, err)
-	}
-	r.px = p.Plexes[0]
-	return r.up(ctx, UpOptions{Kubeconfig: o.Kubeconfig, Retain: o.Retain, ReadyTimeout: o.ReadyTimeout})
 }
 
-// nextFreeIndices returns count indices above every index in use, in the
-// spec or on Incus.
-func (r *run) nextFreeIndices(ctx context.Context, count int) (string, error) {
-	top := 0
-	for _, n := range r.px.Nodes {
-		top = max(top, n.Index)
+// join is the whole of `kubectl plex join` for the plex of the plan, which
+// holds the new workers: up's actions without kubeadm init, on a plex whose
+// control plane runs.
+func (r *run) join(ctx context.Context) (err error) {
+	start := time.Now()
+	defer func() { err = r.fail(err) }()
+	err = action.RunFor(ctx, r.log, r.px.Name,
+		r.quiet("placing the nodes", r.reportPlacement),
+		r.quiet("checking the images and the instances there", r.preflight),
+		r.act("ensuring profile "+KubeProfileName, r.ensureProfile),
+		r.perNode("creating %d node(s)", &r.missing, r.createNodes),
+		r.perNode("starting %d stopped node(s)", &r.stopped, r.startNodes),
+		r.act(fmt.Sprintf("waiting for %d node(s) to boot", len(r.kube)), r.waitBoot),
+		action.If(r.px.CNI == spec.CNIBridge, r.act("configuring pod network routes", r.syncRoutes)),
+		action.If(r.px.APIVIP != "", r.act("configuring the API VIP "+r.px.APIVIP+" (keepalived)", r.syncVIP)),
+		r.quiet("finding the control plane", r.findRunningControlPlane),
+		r.quiet("reading the admin kubeconfig", r.readAdmin),
+		r.quiet("finding the nodes that have not joined", r.findUnjoined),
+		action.When(r.joining, r.quiet("creating a join token", r.createToken)),
+		action.When(r.joining, r.act("waiting for the join token's signature in cluster-info", r.waitTokenSignature)),
+		action.When(r.joiningControlPlanes, r.actf(func() string { return "uploading control-plane certificates on " + r.cp.Name }, r.uploadCerts)),
+		r.perNode("joining %d control-plane node(s), one at a time", &r.unjoinedCPs, r.joinControlPlanes),
+		r.perNode("joining %d node(s)", &r.unjoinedWorkers, r.joinWorkers),
+		r.act(fmt.Sprintf("waiting for %d node(s) to be Ready", len(r.kube)), r.waitNodesReady),
+		r.act("writing kubeconfig", r.writeKubeconfig),
+		r.act("writing known_hosts", r.writeKnownHosts),
+	)
+	if err == nil {
+		r.sayDone(start)
 	}
-	lp, err := discover(ctx, r.srv, r.px.Name)
-	if err != nil {
-		return "", err
+	return err
+}
+
+// findRunningControlPlane is findControlPlane for join, which adds to a
+// cluster and never initialises one.
+func (r *run) findRunningControlPlane(ctx context.Context) error {
+	if err := r.findControlPlane(ctx); err != nil {
+		return err
 	}
-	for _, n := range lp.Plex.Nodes {
-		top = max(top, n.Index)
+	if !r.initialised {
+		return fmt.Errorf("plex %s has no initialised control plane: bring it up with `kubectl plex up` before adding workers", r.px.Name)
 	}
-	parts := make([]string, count)
-	for i := range parts {
-		parts[i] = strconv.Itoa(top + 1 + i)
-	}
-	return strings.Join(parts, ", "), nil
+	return nil
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,10 +9,9 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-)
 
-// ContextName is the kubeconfig context plex writes for a plex.
-func ContextName(plex string) string { return "plex-" + plex }
+	"github.com/plex-dev/plex/core/spec"
+)
 
 // kubeconfigPath is the file to merge into: the explicit path, else the
 // first file of $KUBECONFIG, else ~/.kube/config (what kubectl writes to).
@@ -52,7 +52,7 @@ func mergeKubeconfig(explicit, plex string, admin []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading kubeconfig %s: %w", path, err)
 	}
-	name := ContextName(plex)
+	name := spec.ContextName(plex)
 	dst.Clusters[name] = src.Clusters[srcCtx.Cluster]
 	dst.AuthInfos[name] = src.AuthInfos[srcCtx.AuthInfo]
 	dst.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
@@ -82,7 +82,7 @@ func removeFromKubeconfig(explicit, plex string) error {
 	if err != nil {
 		return fmt.Errorf("reading kubeconfig %s: %w", path, err)
 	}
-	name := ContextName(plex)
+	name := spec.ContextName(plex)
 	if _, ok := cfg.Contexts[name]; !ok {
 		return nil
 	}
@@ -93,4 +93,13 @@ func removeFromKubeconfig(explicit, plex string) error {
 		cfg.CurrentContext = ""
 	}
 	return clientcmd.WriteToFile(*cfg, path)
+}
+
+// writeKubeconfig merges the admin kubeconfig into the user's.
+func (r *run) writeKubeconfig(context.Context) (err error) {
+	r.ctxName, err = mergeKubeconfig(r.opts.Kubeconfig, r.px.Name, r.admin)
+	if err != nil {
+		return fmt.Errorf("merging context %s into the kubeconfig: %w", spec.ContextName(r.px.Name), err)
+	}
+	return nil
 }

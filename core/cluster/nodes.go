@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/plex-dev/plex/core/cloudinit"
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/internal/boot"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/spec"
 )
@@ -28,7 +29,7 @@ func (r *run) instanceSpec(n plan.Node) (incus.InstanceSpec, error) {
 		return incus.InstanceSpec{}, err
 	}
 	var hosts []cloudinit.Host
-	for _, m := range r.px.Nodes {
+	for _, m := range r.kube {
 		hosts = append(hosts, cloudinit.Host{Name: m.Name, Address: m.Address})
 	}
 	// The plex's image cache, and registryMirror for registry.k8s.io
@@ -134,50 +135,71 @@ func userIdentityFiles() []string {
 	return files
 }
 
-// createNodes creates the planned nodes that do not exist, in parallel.
-func (r *run) createNodes(ctx context.Context, existing map[string]incus.Instance) error {
-	var missing []plan.Node
-	for _, n := range r.px.Nodes {
-		if _, ok := existing[n.Name]; !ok {
-			missing = append(missing, n)
+// preflight checks everything that can be checked before creating anything
+// (images, name conflicts, the CNI manifest), and finds which of the plex's
+// nodes are missing or stopped, and its image cache.
+func (r *run) preflight(ctx context.Context) error {
+	list, err := r.srv.ListInstances(ctx)
+	if err != nil {
+		return err
+	}
+	existing := existingByName(list)
+	var errs []error
+	if r.px.CNI == spec.CNIManifest {
+		if _, err := os.Stat(r.px.CNIManifest); err != nil {
+			errs = append(errs, fmt.Errorf("cniManifest: %w; give the path of a CNI manifest (relative to the spec file)", err))
 		}
 	}
-	if len(missing) == 0 {
-		return nil
+	images := map[string]bool{}
+	r.missing, r.stopped = nil, nil
+	for _, n := range r.kube {
+		in, ok := existing[n.Name]
+		switch {
+		case ok && in.Plex() != r.px.Name:
+			errs = append(errs, fmt.Errorf("an instance named %s exists but plex did not create it for this plex; plex will not touch it: delete or rename it, or change the plex name", n.Name))
+		case ok && in.Status != "Running":
+			r.stopped = append(r.stopped, n)
+		case !ok:
+			r.missing = append(r.missing, n)
+			if images[n.Image] {
+				continue
+			}
+			images[n.Image] = true
+			if _, err := r.srv.ImageByAlias(ctx, n.Image); incus.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("image %s is not on remote %s: bake it with `incus plexbake bake %s %s`", n.Image, r.srv.Remote(), n.Type, spec.BaseOf(n.Image)))
+			} else if err != nil {
+				errs = append(errs, fmt.Errorf("looking up image %s: %w", n.Image, err))
+			}
+		}
 	}
-	r.markChanged()
-	return r.step(fmt.Sprintf("creating %d node(s) %s", len(missing), strings.Join(nodeNames(missing), ", ")), func() error {
-		return parallel(missing, func(n plan.Node) error {
-			is, err := r.instanceSpec(n)
-			if err != nil {
-				return err
-			}
-			if err := r.srv.CreateInstance(ctx, is); err != nil {
-				return err
-			}
-			r.mu.Lock()
-			r.created = append(r.created, n.Name)
-			r.mu.Unlock()
-			return r.srv.Start(ctx, n.Name)
-		})
+	r.useCache(list)
+	return errors.Join(errs...)
+}
+
+// createNodes creates and starts nodes, and registers the undo of each
+// right after Incus has made it.
+func (r *run) createNodes(ctx context.Context, nodes []plan.Node) error {
+	return r.eachNode(ctx, nodes, func(n plan.Node) error {
+		is, err := r.instanceSpec(n)
+		if err != nil {
+			return err
+		}
+		err = r.srv.CreateInstance(ctx, is)
+		if err == nil || ctx.Err() != nil {
+			// A create that a Ctrl-C cut short may have made the instance
+			// all the same; deleting one that is not there is no error.
+			r.rv.Add("instance", n.Name, func(ctx context.Context) error { return r.srv.Delete(ctx, n.Name) })
+		}
+		if err != nil {
+			return err
+		}
+		return r.srv.Start(ctx, n.Name)
 	})
 }
 
 // startNodes starts nodes that exist but are stopped.
-func (r *run) startNodes(ctx context.Context, existing map[string]incus.Instance) error {
-	var stopped []plan.Node
-	for _, n := range r.px.Nodes {
-		if in, ok := existing[n.Name]; ok && in.Status != "Running" {
-			stopped = append(stopped, n)
-		}
-	}
-	if len(stopped) == 0 {
-		return nil
-	}
-	r.markChanged()
-	return r.step(fmt.Sprintf("starting %d stopped node(s) %s", len(stopped), strings.Join(nodeNames(stopped), ", ")), func() error {
-		return parallel(stopped, func(n plan.Node) error { return r.srv.Start(ctx, n.Name) })
-	})
+func (r *run) startNodes(ctx context.Context, nodes []plan.Node) error {
+	return r.eachNode(ctx, nodes, func(n plan.Node) error { return r.srv.Start(ctx, n.Name) })
 }
 
 // nodeFacts are what plex detects inside a node.
@@ -188,66 +210,40 @@ type nodeFacts struct {
 	RestrictOOMScoreAdj bool
 }
 
-// probeScript waits for the node to finish booting, checks its address, and
-// reports the facts kubelet's configuration depends on. When lowering
+// factsScript runs once a node has booted (boot.Wait's probe) and reports
+// the facts kubelet's configuration depends on. When lowering
 // oom_score_adj is refused, containerd is told not to try (runc would kill
 // every pod sandbox otherwise).
-const probeScript = `set -u
-cloud-init status --wait >/dev/null 2>&1 || true
-addr=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1 | head -n1)
+const factsScript = `set -u
 cg=v2; [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || cg=v1
 oom=ok; sh -c 'echo -999 > /proc/self/oom_score_adj' 2>/dev/null || oom=restricted
 if [ "$oom" = restricted ] && [ -f /etc/containerd/config.toml ] && ! grep -q 'restrict_oom_score_adj = true' /etc/containerd/config.toml; then
   sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml
   systemctl restart containerd
 fi
-echo "addr=$addr cgroup=$cg oom=$oom"
+echo "cgroup=$cg oom=$oom"
 `
 
 // waitBoot waits until every node has booted with its planned address, and
-// returns what the first one reports.
-func (r *run) waitBoot(ctx context.Context, nodes []plan.Node) (nodeFacts, error) {
-	var facts nodeFacts
-	err := r.step(fmt.Sprintf("waiting for %d node(s) to boot", len(nodes)), func() error {
-		var once bool
-		return parallel(nodes, func(n plan.Node) error {
-			out, err := r.probe(ctx, n)
-			if err != nil {
-				return err
-			}
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if !once {
-				once = true
-				facts.CgroupV1 = strings.Contains(out, "cgroup=v1")
-				facts.RestrictOOMScoreAdj = strings.Contains(out, "oom=restricted")
-			}
-			return nil
-		})
+// keeps the facts the first node reports: the nodes share a host.
+func (r *run) waitBoot(ctx context.Context) error {
+	var (
+		mu   sync.Mutex
+		outs = map[string]string{}
+	)
+	err := r.eachNode(ctx, r.kube, func(n plan.Node) error {
+		out, err := boot.Wait(ctx, r.srv, n.Name, r.seams.bootOptions(boot.Options{Address: n.Address, Probe: factsScript, Network: r.px.Network}))
+		mu.Lock()
+		outs[n.Name] = out
+		mu.Unlock()
+		return err
 	})
-	return facts, err
-}
-
-func (r *run) probe(ctx context.Context, n plan.Node) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	var last string
-	var lastErr error
-	for {
-		out, err := r.srv.Run(ctx, n.Name, "sh", "-c", probeScript)
-		if err == nil && strings.Contains(out, "addr="+n.Address+" ") {
-			return out, nil
-		}
-		last, lastErr = out, err
-		select {
-		case <-ctx.Done():
-			if lastErr != nil {
-				return "", fmt.Errorf("node %s did not boot: %w", n.Name, lastErr)
-			}
-			return "", fmt.Errorf("node %s booted without its address %s (got: %s); check the network %s and `incus exec %s -- cloud-init status --long`", n.Name, n.Address, strings.TrimSpace(last), r.px.Network, n.Name)
-		case <-time.After(500 * time.Millisecond):
-		}
+	if err != nil || len(r.kube) == 0 {
+		return err
 	}
+	out := outs[r.kube[0].Name]
+	r.facts = nodeFacts{CgroupV1: strings.Contains(out, "cgroup=v1"), RestrictOOMScoreAdj: strings.Contains(out, "oom=restricted")}
+	return nil
 }
 
 // deleteAll deletes every instance labelled for this plex.
@@ -256,13 +252,14 @@ func (r *run) deleteAll(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	var mine []plan.Node
 	for _, in := range list {
 		// The plex's registry cache belongs to plex-registry, and keeps
 		// serving the re-created nodes.
 		if in.Plex() == r.px.Name && in.Config[incus.LabelRole] != plan.RoleRegistry {
-			errs = append(errs, r.srv.Delete(ctx, in.Name))
+			mine = append(mine, plan.Node{Name: in.Name})
 		}
 	}
-	return errors.Join(errs...)
+	r.markChanged()
+	return r.deleteNodes(ctx, mine)
 }

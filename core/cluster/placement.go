@@ -2,93 +2,91 @@ package cluster
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
 )
 
-// inspectRemote is what plan and up learn from a plex's remote before
-// anything changes: the instances there, in the form Diff takes, and the
-// placement of every node (see plan.Place), which it writes into px.
-func inspectRemote(ctx context.Context, srv Incus, px *plan.Plex) ([]plan.Existing, []string, error) {
-	list, err := srv.ListInstances(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	existing := make([]plan.Existing, 0, len(list))
-	for _, in := range list {
-		existing = append(existing, plan.Existing{Name: in.Name, Status: in.Status, Location: in.Location, Plex: in.Plex(), Managed: in.Managed()})
-	}
-	notes, err := placeNodes(ctx, srv, px, list)
-	return existing, notes, err
+// remotes connects to each plex's remote once: plan.Load's look at it
+// (live) and the run that follows share the connection, and plan's diff
+// reuses the instances live listed.
+type remotes struct {
+	t Target
+
+	mu    sync.Mutex
+	conns map[string]Incus            // by plex name
+	lists map[string][]incus.Instance // what live saw, by plex name
 }
 
-// placeNodes decides each node's member on the plex's remote: the members
-// and their groups come from Incus, where the nodes that exist are from
-// list. On a standalone server it only checks that the spec asks for no
-// placement.
-func placeNodes(ctx context.Context, srv Incus, px *plan.Plex, list []incus.Instance) ([]string, error) {
-	members, err := srv.Members(ctx)
+func newRemotes(t Target) *remotes {
+	return &remotes{t: t, conns: map[string]Incus{}, lists: map[string][]incus.Instance{}}
+}
+
+// conn is the connection to px's remote and project.
+func (rs *remotes) conn(ctx context.Context, px plan.Plex) (Incus, error) {
+	rs.mu.Lock()
+	srv, ok := rs.conns[px.Name]
+	rs.mu.Unlock()
+	if ok {
+		return srv, nil
+	}
+	srv, err := rs.t.dial(ctx, px.Remote, px.Project)
 	if err != nil {
 		return nil, err
 	}
-	return placeOn(srv.Remote(), members, px, list)
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.conns[px.Name] = srv
+	return srv, nil
 }
 
-func placeOn(remote string, members []incus.Member, px *plan.Plex, list []incus.Instance) ([]string, error) {
-	c := plan.Cluster{Remote: remote, Locations: map[string]string{}}
+// live is plan.Options.Live: the members of px's remote (none on a
+// standalone server), where px's instances are, and their indices.
+func (rs *remotes) live(ctx context.Context, px plan.Plex) (plan.Cluster, error) {
+	srv, err := rs.conn(ctx, px)
+	if err != nil {
+		return plan.Cluster{}, err
+	}
+	list, err := srv.ListInstances(ctx)
+	if err != nil {
+		return plan.Cluster{}, err
+	}
+	members, err := srv.Members(ctx)
+	if err != nil {
+		return plan.Cluster{}, err
+	}
+	rs.mu.Lock()
+	rs.lists[px.Name] = list
+	rs.mu.Unlock()
+	c := plan.Cluster{Remote: srv.Remote(), Locations: map[string]string{}}
 	for _, m := range members {
 		c.Members = append(c.Members, plan.Member{Name: m.Name, Status: m.Status, Message: m.Message, Groups: m.Groups})
 	}
 	for _, in := range list {
 		// Only the plex's own nodes stay put; an instance of another owner
 		// with a node's name is a conflict that preflight reports.
-		if in.Plex() == px.Name {
-			c.Locations[in.Name] = in.Location
+		if in.Plex() != px.Name {
+			continue
+		}
+		c.Locations[in.Name] = in.Location
+		if i, err := strconv.Atoi(in.Config[incus.LabelIndex]); err == nil {
+			c.InUse = append(c.InUse, i)
 		}
 	}
-	notes, err := plan.Place(px, c)
-	if err != nil {
-		return notes, fmt.Errorf("placing the nodes on incus remote %q:\n%w", remote, err)
-	}
-	return notes, nil
+	return c, nil
 }
 
-// place decides where the run's nodes go, before anything is created, and
-// says so in a status line on a cluster. Nodes that exist stay where they
-// are; new ones go where the spec says or are spread evenly (plan.Place).
-func (r *run) place(ctx context.Context) error {
-	list, err := r.srv.ListInstances(ctx)
-	if err != nil {
-		return err
-	}
-	var (
-		notes []string
-		where string
-	)
-	members, err := r.srv.Members(ctx)
-	if err != nil {
-		return err
-	}
-	if len(members) == 0 {
-		// Standalone: nothing to place, only targets to refuse.
-		_, err := placeOn(r.srv.Remote(), nil, &r.px, list)
-		return err
-	}
-	err = r.step(fmt.Sprintf("placing %d node(s) on the members of %s", len(r.px.Nodes), r.srv.Remote()), func() error {
-		var err error
-		notes, err = placeOn(r.srv.Remote(), members, &r.px, list)
-		where = placementSummary(r.px)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	r.log.Infof("   %s: %s", r.px.Name, where)
-	for _, n := range notes {
-		r.log.Infof(" ! %s: %s", r.px.Name, n)
+// reportPlacement says where the nodes go on a cluster; plan.Load decided it
+// against the members, before anything was created or deleted.
+func (r *run) reportPlacement(context.Context) error {
+	for _, n := range r.px.Nodes {
+		if n.Placed != "" {
+			r.log.Infof("   %s: %s", r.px.Name, placementSummary(r.px))
+			break
+		}
 	}
 	return nil
 }

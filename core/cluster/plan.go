@@ -7,10 +7,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/plex-dev/plex/core/plan"
-	"github.com/plex-dev/plex/core/spec"
 )
 
 // Target says where plexes live when the spec does not, or overrides it.
@@ -47,93 +45,52 @@ type PlanResult struct {
 }
 
 // LoadPlan reads, validates and resolves a spec file, applies the target
-// overrides, and keeps the named plex (all when name is empty).
+// overrides, and keeps the named plex (all when name is empty), without
+// looking at Incus: plan.Load without Live.
 func LoadPlan(file, name string, t Target) (*plan.Plan, error) {
-	return loadPlan(file, name, t, nil)
-}
-
-// loadPlan is LoadPlan with a chance to edit the spec before it is
-// validated again and resolved.
-func loadPlan(file, name string, t Target, edit func(*spec.Config) error) (*plan.Plan, error) {
-	cfg, err := spec.Load(file)
+	p, err := plan.Load(context.Background(), plan.Options{File: file, Name: name, Overrides: t.overrides()})
 	if err != nil {
 		return nil, err
 	}
-	if edit != nil {
-		if err := edit(cfg); err != nil {
-			return nil, err
-		}
-		if err := spec.Validate(cfg); err != nil {
-			return nil, err
-		}
-	}
-	p, err := plan.Resolve(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", file, err)
-	}
-	if name != "" {
-		if p, err = plan.Select(p, name); err != nil {
-			return nil, err
-		}
-	}
-	for i := range p.Plexes {
-		if t.Remote != "" {
-			p.Plexes[i].Remote = t.Remote
-		}
-		if t.Project != "" {
-			p.Plexes[i].Project = t.Project
-		}
-	}
-	return p, nil
+	return p.Plan, nil
+}
+
+// overrides are the target's overrides of the spec.
+func (t Target) overrides() plan.Overrides {
+	return plan.Overrides{Remote: t.Remote, Project: t.Project}
 }
 
 // Plan resolves a spec and compares it with what exists on each plex's Incus
-// remote. It never changes anything.
+// remote. It never changes anything. The plan is the one up acts on: the
+// same plan.Load, placed against the same members.
 func Plan(ctx context.Context, opts PlanOptions) (*PlanResult, error) {
-	p, err := LoadPlan(opts.File, opts.Name, opts.Target)
+	rs := newRemotes(opts.Target)
+	o := plan.Options{File: opts.File, Name: opts.Name, Overrides: opts.overrides()}
+	if !opts.Offline {
+		o.Live = func(ctx context.Context, px plan.Plex) (plan.Cluster, error) {
+			c, err := rs.live(ctx, px)
+			if err != nil {
+				return c, fmt.Errorf("%w (use --offline to plan without looking at Incus)", err)
+			}
+			return c, nil
+		}
+	}
+	p, err := plan.Load(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	res := &PlanResult{Plan: p, Changes: map[string][]plan.Change{}}
-	if opts.Offline {
-		for _, px := range p.Plexes {
-			res.Changes[px.Name] = plan.Diff(px, nil)
+	res := &PlanResult{Plan: p.Plan, Changes: map[string][]plan.Change{}, Notes: p.Notes}
+	for _, px := range p.Plexes {
+		var existing []plan.Existing
+		for _, in := range rs.lists[px.Name] {
+			existing = append(existing, plan.Existing{Name: in.Name, Status: in.Status, Location: in.Location, Plex: in.Plex(), Managed: in.Managed()})
+		}
+		res.Changes[px.Name] = plan.Diff(px, existing)
+		if opts.Offline {
 			for i := range res.Changes[px.Name] {
 				res.Changes[px.Name][i].Action = plan.ActionUnknown
 			}
 		}
-		return res, nil
-	}
-	var (
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-		errs []error
-	)
-	for i := range p.Plexes {
-		wg.Add(1)
-		go func(px *plan.Plex) {
-			defer wg.Done()
-			var existing []plan.Existing
-			var notes []string
-			srv, err := opts.dial(ctx, px.Remote, px.Project)
-			if err == nil {
-				existing, notes, err = inspectRemote(ctx, srv, px)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("plex %q: %w (use --offline to plan without looking at Incus)", px.Name, err))
-				return
-			}
-			res.Changes[px.Name] = plan.Diff(*px, existing)
-			for _, n := range notes {
-				res.Notes = append(res.Notes, px.Name+": "+n)
-			}
-		}(&p.Plexes[i])
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return nil, joinErrors(errs)
 	}
 	sort.Strings(res.Notes)
 	return res, nil

@@ -13,7 +13,7 @@ import (
 
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
-	"github.com/plex-dev/plex/core/testenv"
+	"github.com/plex-dev/plex/internal/testenv"
 )
 
 // TestPlanAgainstIncus runs plan against the harness incusd through a real

@@ -1,6 +1,10 @@
 package cluster
 
-import "github.com/plex-dev/plex/core/incus"
+import (
+	"context"
+
+	"github.com/plex-dev/plex/core/incus"
+)
 
 // KubeProfileName is the profile plex manages for Kubernetes nodes.
 const KubeProfileName = "plex-kube"
@@ -29,4 +33,9 @@ func kubeProfile() incus.Profile {
 				"lxc.mount.entry=/dev/kmsg dev/kmsg none bind,create=file 0 0\n",
 		},
 	}
+}
+
+// ensureProfile makes or updates the profile every node is made with.
+func (r *run) ensureProfile(ctx context.Context) error {
+	return r.srv.EnsureProfile(ctx, kubeProfile())
 }

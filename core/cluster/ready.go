@@ -115,3 +115,8 @@ func pollAPI(ctx context.Context, timeout, interval time.Duration, check func(co
 		return notDone()
 	}
 }
+
+// waitNodesReady waits until every Kubernetes node of the plex is Ready.
+func (r *run) waitNodesReady(ctx context.Context) error {
+	return r.seams.nodesReady(ctx, r.admin, nodeNames(r.kube), r.opts.ReadyTimeout)
+}

@@ -2,12 +2,12 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/plex-dev/plex/core/cloudinit"
 	"github.com/plex-dev/plex/core/incus"
-	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/registry"
+	"github.com/plex-dev/plex/core/registry/engine"
+	"github.com/plex-dev/plex/core/registry/mirror"
 )
 
 // The plex's read-through image cache is plex-registry's: `plex-registry up`
@@ -17,25 +17,9 @@ import (
 // cloud-init, one per upstream the cache mirrors), and publishes the
 // KEP-1755 local-registry-hosting ConfigMap once the cluster is up.
 
-// withoutCacheNodes drops the registry nodes from the plex up works on.
-func withoutCacheNodes(px plan.Plex) plan.Plex {
-	var nodes []plan.Node
-	for _, n := range px.Nodes {
-		if n.Role != plan.RoleRegistry {
-			nodes = append(nodes, n)
-		}
-	}
-	px.Nodes = nodes
-	return px
-}
-
 // useCache finds the plex's running cache among the instances that exist.
 // Without one, nodes pull from upstream (or the spec's registryMirror).
-func (r *run) useCache(existing map[string]incus.Instance) {
-	all := make([]incus.Instance, 0, len(existing))
-	for _, in := range existing {
-		all = append(all, in)
-	}
+func (r *run) useCache(all []incus.Instance) {
 	c, err := registry.ForPlex(all, r.px.Name)
 	switch {
 	case err != nil:
@@ -54,16 +38,17 @@ func (r *run) useCache(existing map[string]incus.Instance) {
 // nodeMirrors are the containerd mirrors of a new node: the cache's
 // upstreams, with the spec's registryMirror winning for registry.k8s.io.
 func (r *run) nodeMirrors() map[string]cloudinit.Mirror {
-	return registry.NodeMirrors(r.cache, r.px.RegistryMirror)
+	if r.cache == nil {
+		return mirror.NodeMirrors("", engine.Layout{}, r.px.RegistryMirror)
+	}
+	return mirror.NodeMirrors(r.cache.Address, r.cache.Layout, r.px.RegistryMirror)
 }
+
+// cacheHostingTitle is the title of publishCacheHosting's action.
+const cacheHostingTitle = "publishing the image cache in ConfigMap " + mirror.HostingConfigMapNamespace + "/" + mirror.HostingConfigMapName
 
 // publishCacheHosting publishes the cache in the cluster (KEP-1755), so
 // that tools find it.
-func (r *run) publishCacheHosting(ctx context.Context, admin []byte) error {
-	if r.cache == nil {
-		return nil
-	}
-	return r.step(fmt.Sprintf("publishing the image cache in ConfigMap %s/%s", registry.HostingConfigMapNamespace, registry.HostingConfigMapName), func() error {
-		return registry.PublishHostingWithKubeconfig(ctx, admin, r.cache)
-	})
+func (r *run) publishCacheHosting(ctx context.Context) error {
+	return mirror.PublishHostingWithKubeconfig(ctx, r.admin, r.cache.Address, r.cache.Layout)
 }

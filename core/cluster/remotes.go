@@ -93,8 +93,11 @@ func eachPlex(p *plan.Plan, f func(int, plan.Plex) error) error {
 		go func() {
 			defer wg.Done()
 			if err := f(i, px); err != nil {
+				if !namesPlex(err, px.Name) {
+					err = fmt.Errorf("plex %s: %w", px.Name, err)
+				}
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("plex %s: %w", px.Name, err))
+				errs = append(errs, err)
 				mu.Unlock()
 			}
 		}()

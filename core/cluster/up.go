@@ -2,15 +2,17 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/internal/action"
+	"github.com/plex-dev/plex/core/internal/lock"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/registry"
+	"github.com/plex-dev/plex/core/spec"
 	"github.com/plex-dev/plex/core/status"
 )
 
@@ -28,15 +30,19 @@ type UpOptions struct {
 	Recreate bool
 	// ReadyTimeout bounds the wait for every node to be Ready.
 	ReadyTimeout time.Duration
+	// NoWait fails at once when another run holds a plex, instead of
+	// waiting for it (lock.go).
+	NoWait bool
 	// Log receives the status lines; nil prints nothing.
 	Log *status.Logger
 }
 
 // Up brings every selected plex to its spec: it creates the missing nodes,
 // initialises the control plane, joins the workers, waits until every node is
-// Ready and merges the admin kubeconfig. Plexes are brought up in parallel. A
-// re-run adopts what exists and reports "no changes" when there is nothing to
-// do. On failure, what this run created is deleted unless Retain is set.
+// Ready and merges the admin kubeconfig. Plexes are brought up in parallel,
+// each holding its own lock while it runs. A re-run adopts what exists and
+// reports "no changes" when there is nothing to do. On failure, what this run
+// created is deleted unless Retain is set.
 func Up(ctx context.Context, o UpOptions) error {
 	if o.Log == nil {
 		o.Log = status.Discard()
@@ -44,20 +50,78 @@ func Up(ctx context.Context, o UpOptions) error {
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = 5 * time.Minute
 	}
-	p, err := LoadPlan(o.File, o.Name, o.Target)
+	cfg, err := spec.Load(o.File)
 	if err != nil {
 		return err
 	}
-	return forEachPlex(p, func(px plan.Plex) error {
-		r, err := newRun(ctx, o.Target, px, o.Log)
+	// Which plexes and where, from the spec alone: a spec error shows
+	// before any wait for a lock.
+	p, err := plan.Load(ctx, plan.Options{File: o.File, Spec: cfg, Name: o.Name, Overrides: o.overrides()})
+	if err != nil {
+		return err
+	}
+	rs := newRemotes(o.Target)
+	return forEachPlex(p.Plan, func(px plan.Plex) error {
+		srv, err := rs.conn(ctx, px)
 		if err != nil {
 			return err
 		}
-		return r.up(ctx, o)
+		return o.holdPlex(ctx, srv, px.Name, "up", o.NoWait, o.Log, func(ctx context.Context, l *lock.Lock) error {
+			// Placed under the lock, against what a run before this one
+			// left on the remote.
+			lp, err := plan.Load(ctx, plan.Options{File: o.File, Spec: cfg, Name: px.Name, Overrides: o.overrides(), Live: rs.live})
+			if err != nil {
+				return err
+			}
+			for _, n := range lp.Notes {
+				o.Log.Infof(" ! %s", n)
+			}
+			r := newRun(lp.Plexes[0], srv, o.Log, o.seams, "up", runOptions{Kubeconfig: o.Kubeconfig, Retain: o.Retain, ReadyTimeout: o.ReadyTimeout})
+			r.lock = l
+			return r.up(ctx, o.Recreate)
+		})
 	})
 }
 
-// forEachPlex runs f for every plex in parallel and joins the errors.
+// up is the whole of `kubectl plex up` for one plex, in order. Each action
+// finds what is there and does only what is missing, so a re-run adopts a
+// plex that is partly or wholly up.
+func (r *run) up(ctx context.Context, recreate bool) (err error) {
+	start := time.Now()
+	defer func() { err = r.fail(err) }()
+	err = action.RunFor(ctx, r.log, r.px.Name,
+		r.quiet("placing the nodes", r.reportPlacement),
+		action.If(recreate, r.act("deleting the plex for --recreate", r.deleteAll)),
+		r.quiet("checking the images and the instances there", r.preflight),
+		r.act("ensuring profile "+KubeProfileName, r.ensureProfile),
+		r.perNode("creating %d node(s)", &r.missing, r.createNodes),
+		r.perNode("starting %d stopped node(s)", &r.stopped, r.startNodes),
+		r.act(fmt.Sprintf("waiting for %d node(s) to boot", len(r.kube)), r.waitBoot),
+		action.If(r.px.CNI == spec.CNIBridge, r.act("configuring pod network routes", r.syncRoutes)),
+		action.If(r.px.APIVIP != "", r.act("configuring the API VIP "+r.px.APIVIP+" (keepalived)", r.syncVIP)),
+		r.quiet("finding the control plane", r.findControlPlane),
+		action.When(func() bool { return !r.initialised }, r.actf(func() string { return "kubeadm init on " + r.cp.Name }, r.kubeadmInit)),
+		r.quiet("reading the admin kubeconfig", r.readAdmin),
+		action.If(r.px.CNI == spec.CNIManifest, r.act("applying CNI manifest "+r.px.CNIManifest, r.applyCNIManifest)),
+		r.quiet("finding the nodes that have not joined", r.findUnjoined),
+		action.When(r.joining, r.quiet("creating a join token", r.createToken)),
+		action.When(r.joining, r.act("waiting for the join token's signature in cluster-info", r.waitTokenSignature)),
+		action.When(r.joiningControlPlanes, r.actf(func() string { return "uploading control-plane certificates on " + r.cp.Name }, r.uploadCerts)),
+		r.perNode("joining %d control-plane node(s), one at a time", &r.unjoinedCPs, r.joinControlPlanes),
+		r.perNode("joining %d node(s)", &r.unjoinedWorkers, r.joinWorkers),
+		r.act(fmt.Sprintf("waiting for %d node(s) to be Ready", len(r.kube)), r.waitNodesReady),
+		action.When(func() bool { return r.cache != nil }, r.act(cacheHostingTitle, r.publishCacheHosting)),
+		r.act("writing kubeconfig", r.writeKubeconfig),
+		r.act("writing known_hosts", r.writeKnownHosts),
+	)
+	if err == nil {
+		r.sayDone(start)
+	}
+	return err
+}
+
+// forEachPlex runs f for every plex in parallel and joins the errors, each
+// starting with its plex's name, as the status lines do.
 func forEachPlex(p *plan.Plan, f func(plan.Plex) error) error {
 	var (
 		mu   sync.Mutex
@@ -66,48 +130,79 @@ func forEachPlex(p *plan.Plan, f func(plan.Plex) error) error {
 	)
 	for _, px := range p.Plexes {
 		wg.Add(1)
-		go func(px plan.Plex) {
+		go func() {
 			defer wg.Done()
 			if err := f(px); err != nil {
+				if !namesPlex(err, px.Name) {
+					err = fmt.Errorf("%s: %w", px.Name, err)
+				}
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("plex %s: %w", px.Name, err))
+				errs = append(errs, err)
 				mu.Unlock()
 			}
-		}(px)
+		}()
 	}
 	wg.Wait()
 	return joinErrors(errs)
 }
 
-// run is one plex being worked on.
+// namesPlex reports whether err starts by naming plex name, as plan.Load's
+// and the lock's errors do ("plex lab: …", "plex lab is in use by …").
+func namesPlex(err error, name string) bool {
+	rest, ok := strings.CutPrefix(err.Error(), "plex "+name)
+	return ok && (strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, " "))
+}
+
+// runOptions are what up and join share beyond the plan.
+type runOptions struct {
+	Kubeconfig   string
+	Retain       bool
+	ReadyTimeout time.Duration
+}
+
+// run is one plex being worked on: its plan, which it never changes, its
+// server, and what the actions found for the ones after them.
 type run struct {
-	px  plan.Plex
-	srv Incus
-	log *status.Logger
+	px plan.Plex
+	// kube are px's Kubernetes nodes, in plan order: up leaves the
+	// registry node to plex-registry (registry.go).
+	kube []plan.Node
+	srv  Incus
+	log  *status.Logger
 	// seams are the Target's (incus.go).
 	seams *seams
+	opts  runOptions
+	// rv undoes what the run created when it fails.
+	rv *action.Reverter
+	// lock is the plex's lock the run holds (lock.go); nil for a run that
+	// takes none.
+	lock *lock.Lock
+	// out keeps the full output of the commands that failed (errors.go).
+	out *outputLog
 
 	mu sync.Mutex
-	// created are the instances this run made, for the revert.
-	created []string
-	// changed is set by any step that changed something.
+	// changed is set by any action that changed something.
 	changed bool
-	// cache is the plex's read-through image cache, when it has one (registry.go).
-	cache *registry.Cache
+
+	// What the actions found, for those after them.
+	missing, stopped []plan.Node
+	cache            *registry.Cache // the plex's image cache (registry.go)
+	facts            nodeFacts
+	cp               plan.Node // the control plane kubeadm runs on
+	initialised      bool      // whether cp had been initialised before
+	admin            []byte
+	joinState
+	ctxName string      // the kubeconfig context written
+	doomed  []plan.Node // the instances down deletes
 }
 
-func newRun(ctx context.Context, t Target, px plan.Plex, log *status.Logger) (*run, error) {
-	srv, err := t.dial(ctx, px.Remote, px.Project)
-	if err != nil {
-		return nil, err
+func newRun(px plan.Plex, srv Incus, log *status.Logger, s *seams, verb string, o runOptions) *run {
+	rv := action.NewReverter(log, o.Retain)
+	rv.Subject = px.Name
+	return &run{
+		px: px, kube: kubeNodes(px), srv: srv, log: log, seams: s, opts: o, rv: rv,
+		out: &outputLog{name: "plex-" + px.Name + "-" + verb, log: log},
 	}
-	return &run{px: px, srv: srv, log: log, seams: t.seams}, nil
-}
-
-// step opens a status line for one action and closes it with the result.
-func (r *run) step(msg string, f func() error) error {
-	a := r.log.Start("%s: %s", r.px.Name, msg)
-	return a.End(f())
 }
 
 func (r *run) markChanged() {
@@ -116,148 +211,53 @@ func (r *run) markChanged() {
 	r.mu.Unlock()
 }
 
-func (r *run) up(ctx context.Context, o UpOptions) (err error) {
-	start := time.Now()
-	defer func() {
-		if err == nil || len(r.created) == 0 {
-			return
-		}
-		if o.Retain {
-			r.log.Infof(" ! %s: kept %d instance(s) made by this run (--retain): %v", r.px.Name, len(r.created), r.created)
-			return
-		}
-		// The run's context may be cancelled; cleanup gets its own.
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		cerr := r.step(fmt.Sprintf("cleaning up %d instance(s) made by this run", len(r.created)), func() error {
-			var errs []error
-			for _, name := range r.created {
-				errs = append(errs, r.srv.Delete(cctx, name))
-			}
-			return errors.Join(errs...)
-		})
-		if cerr != nil {
-			err = errors.Join(err, fmt.Errorf("cleanup after failure: %w", cerr))
-		}
-	}()
-
-	// Placement first: an unknown or offline member fails the run before
-	// anything is created or deleted (placement.go).
-	if err := r.place(ctx); err != nil {
-		return err
-	}
-	if o.Recreate {
-		if err := r.step("deleting the plex for --recreate", func() error { return r.deleteAll(ctx) }); err != nil {
-			return err
-		}
-		r.markChanged()
-	}
-	r.px = withoutCacheNodes(r.px)
-	existing, err := r.preflight(ctx)
-	if err != nil {
-		return err
-	}
-	r.useCache(existing)
-	if err := r.step("ensuring profile "+KubeProfileName, func() error { return r.srv.EnsureProfile(ctx, kubeProfile()) }); err != nil {
-		return err
-	}
-	if err := r.createNodes(ctx, existing); err != nil {
-		return err
-	}
-	if err := r.startNodes(ctx, existing); err != nil {
-		return err
-	}
-	facts, err := r.waitBoot(ctx, r.px.Nodes)
-	if err != nil {
-		return err
-	}
-	if err := r.step("configuring pod network routes", func() error { return r.syncNetwork(ctx, kubeNodes(r.px.Nodes)) }); err != nil {
-		return err
-	}
-	if err := r.syncVIP(ctx); err != nil {
-		return err
-	}
-	cp, err := r.initControlPlane(ctx, facts)
-	if err != nil {
-		return err
-	}
-	if err := r.applyCNIManifest(ctx, cp); err != nil {
-		return err
-	}
-	if err := r.joinNodes(ctx, cp, facts, kubeNodes(r.px.Nodes)); err != nil {
-		return err
-	}
-	admin, err := r.adminConfig(ctx, cp)
-	if err != nil {
-		return err
-	}
-	if err := r.step(fmt.Sprintf("waiting for %d node(s) to be Ready", len(kubeNodes(r.px.Nodes))), func() error {
-		return r.seams.nodesReady(ctx, admin, nodeNames(kubeNodes(r.px.Nodes)), o.ReadyTimeout)
-	}); err != nil {
-		return err
-	}
-	if err := r.publishCacheHosting(ctx, admin); err != nil {
-		return err
-	}
-	var ctxName string
-	if err := r.step("writing kubeconfig", func() error {
-		var err error
-		ctxName, err = mergeKubeconfig(o.Kubeconfig, r.px.Name, admin)
-		return err
-	}); err != nil {
-		return err
-	}
-	if err := r.step("writing known_hosts", func() error { return r.writeKnownHosts(ctx) }); err != nil {
-		return err
-	}
-	if r.changed {
-		r.log.Infof(" ✓ %s: ready in %s; use it with: kubectl --context %s get nodes", r.px.Name, time.Since(start).Round(100*time.Millisecond), ctxName)
-	} else {
-		r.log.Infof(" ✓ %s: no changes (%d nodes Ready); context %s", r.px.Name, len(kubeNodes(r.px.Nodes)), ctxName)
-	}
-	return nil
+// act is an action whose error says what it was doing, with a failed
+// command's output condensed (errors.go).
+func (r *run) act(title string, do func(context.Context) error) action.Action {
+	return r.actf(func() string { return title }, do)
 }
 
-// preflight checks everything that can be checked before creating anything:
-// images, name conflicts, and the instances that exist already.
-func (r *run) preflight(ctx context.Context) (map[string]incus.Instance, error) {
-	list, err := r.srv.ListInstances(ctx)
-	if err != nil {
-		return nil, err
-	}
-	existing := map[string]incus.Instance{}
-	var errs []error
-	for _, in := range list {
-		existing[in.Name] = in
-	}
-	if r.px.CNI == "manifest" {
-		if _, err := os.Stat(r.px.CNIManifest); err != nil {
-			errs = append(errs, fmt.Errorf("cniManifest: %w; give the path of a CNI manifest (relative to the spec file)", err))
+// actf is act with a title made when the action runs.
+func (r *run) actf(title func() string, do func(context.Context) error) action.Action {
+	return action.Action{TitleFunc: title, Do: func(ctx context.Context) error {
+		if err := r.brief(ctx, do(ctx)); err != nil {
+			return fmt.Errorf("%s: %w", title(), err)
 		}
+		return nil
+	}}
+}
+
+// quiet is act without a status line: a lookup, or work whose outcome the
+// next action's line shows. Its title still names it in an error.
+func (r *run) quiet(title string, do func(context.Context) error) action.Action {
+	a := r.act(title, do)
+	a.Quiet = true
+	return a
+}
+
+// perNode is a step on the nodes an earlier action picked (*nodes): its
+// title counts them, and it is skipped when there are none.
+func (r *run) perNode(format string, nodes *[]plan.Node, do func(context.Context, []plan.Node) error) action.Action {
+	return action.When(func() bool { return len(*nodes) > 0 },
+		r.actf(func() string { return fmt.Sprintf(format, len(*nodes)) }, func(ctx context.Context) error {
+			r.markChanged()
+			return do(ctx, *nodes)
+		}))
+}
+
+// sayDone closes a successful run with how to use the plex.
+func (r *run) sayDone(start time.Time) {
+	if r.changed {
+		r.log.Infof(" ✓ %s: ready in %s; use it with: kubectl --context %s get nodes", r.px.Name, time.Since(start).Round(100*time.Millisecond), r.ctxName)
+	} else {
+		r.log.Infof(" ✓ %s: no changes (%d nodes Ready); context %s", r.px.Name, len(r.kube), r.ctxName)
 	}
-	images := map[string]bool{}
-	for _, n := range r.px.Nodes {
-		if in, ok := existing[n.Name]; ok && in.Plex() != r.px.Name {
-			errs = append(errs, fmt.Errorf("an instance named %s exists but plex did not create it for this plex; plex will not touch it: delete or rename it, or change the plex name", n.Name))
-		}
-		if _, ok := existing[n.Name]; !ok && !images[n.Image] {
-			images[n.Image] = true
-			if _, err := r.srv.ImageByAlias(ctx, n.Image); err != nil {
-				if incus.IsNotFound(err) {
-					errs = append(errs, fmt.Errorf("image %s is not on remote %s: bake it with `incus plexbake bake %s %s`", n.Image, r.srv.Remote(), n.Type, baseOf(n.Image)))
-				} else {
-					errs = append(errs, fmt.Errorf("looking up image %s: %w", n.Image, err))
-				}
-			}
-		}
-	}
-	return existing, errors.Join(errs...)
 }
 
 // kubeNodes are the plex's Kubernetes nodes, in plan order.
-func kubeNodes(nodes []plan.Node) []plan.Node {
+func kubeNodes(px plan.Plex) []plan.Node {
 	var out []plan.Node
-	for _, n := range nodes {
+	for _, n := range px.Nodes {
 		if n.Role == plan.RoleControlPlane || n.Role == plan.RoleWorker {
 			out = append(out, n)
 		}
@@ -273,27 +273,11 @@ func nodeNames(nodes []plan.Node) []string {
 	return out
 }
 
-// baseOf guesses the base from an image alias "<base>_<type>".
-func baseOf(alias string) string {
-	for i := len(alias) - 1; i >= 0; i-- {
-		if alias[i] == '_' {
-			return alias[:i]
-		}
+// existingByName indexes a list of instances by name.
+func existingByName(list []incus.Instance) map[string]incus.Instance {
+	m := make(map[string]incus.Instance, len(list))
+	for _, in := range list {
+		m[in.Name] = in
 	}
-	return alias
-}
-
-// parallel runs f for every node at once and joins the errors.
-func parallel(nodes []plan.Node, f func(plan.Node) error) error {
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = f(n)
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return m
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plex-dev/plex/core/testenv"
+	"github.com/plex-dev/plex/internal/testenv"
 )
 
 // TestUpRefusesBeforeCreatingAnything checks that up's preflight stops on a

@@ -155,6 +155,8 @@ func TestUpFailureDeletesOnlyWhatThisRunCreated(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "Port 10250 is in use") {
 				t.Fatalf("up with a failing join: err = %v, want the join's error", err)
 			}
+			checkOneLine(t, err, "joining ", "lab3: command \"kubeadm join --config /etc/plex/kubeadm-join.yaml\" exited 1: [ERROR Port-10250]: Port 10250 is in use")
+			checkOutputLog(t, err, 1, "$ kubeadm join --config /etc/plex/kubeadm-join.yaml\n[ERROR Port-10250]")
 			created, deleted := f.since(m)
 			if !slices.Equal(deleted, tc.wantDeleted) || !slices.Equal(created, tc.wantDeleted) {
 				t.Errorf("created %v and deleted %v, want both %v", created, deleted, tc.wantDeleted)
@@ -175,14 +177,17 @@ func TestUpFailureWithRetainKeepsWhatThisRunCreated(t *testing.T) {
 	if err == nil {
 		t.Fatal("up with a failing join succeeded")
 	}
+	if !strings.Contains(err.Error(), "--retain: kept the 3 instance(s) this run made") {
+		t.Errorf("up did not say it kept the instances: %v", err)
+	}
 	if _, deleted := f.since(mark{}); len(deleted) > 0 {
 		t.Errorf("up with Retain deleted %v", deleted)
 	}
 	if got, want := f.names(), []string{"lab1", "lab2", "lab3"}; !slices.Equal(got, want) {
 		t.Errorf("instances %v, want %v kept", got, want)
 	}
-	if !strings.Contains(log.String(), "--retain") {
-		t.Errorf("up did not say it kept the instances:\n%s", log.String())
+	if strings.Contains(log.String(), "removing") {
+		t.Errorf("up with Retain removed something:\n%s", log.String())
 	}
 }
 

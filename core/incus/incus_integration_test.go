@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plex-dev/plex/core/testenv"
+	"github.com/plex-dev/plex/internal/testenv"
 )
 
 // connectHarness connects the way a user's plex does, through the client

@@ -33,7 +33,8 @@ type Member struct {
 // Online reports whether the member can take new instances.
 func (m Member) Online() bool { return strings.EqualFold(m.Status, "online") }
 
-// Cluster is what placement knows about one plex's Incus remote.
+// Cluster is what placement (and join's next free index) knows about one
+// plex's Incus remote: Options.Live's answer.
 type Cluster struct {
 	// Remote names the remote in messages.
 	Remote string
@@ -41,6 +42,9 @@ type Cluster struct {
 	Members []Member
 	// Locations maps the instances that exist to the member they are on.
 	Locations map[string]string
+	// InUse are the indices of the plex's instances there, which join's
+	// next free indices skip (see Join).
+	InUse []int
 }
 
 // Place decides, against a live cluster, the member of every node of px,

@@ -129,7 +129,7 @@ func resolveNode(sp *spec.Plex, ng *spec.NodeGroup, index int) (Node, error) {
 		Profiles: []string{"default", ProfilePrefix + ng.Type},
 	}
 	if n.Image == "" {
-		n.Image = ng.Base + "_" + ng.Type
+		n.Image = spec.ImageAlias(ng.Base, ng.Type)
 	}
 	addr, err := sp.NodeAddress(index)
 	if err != nil {

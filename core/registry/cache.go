@@ -1,3 +1,13 @@
+// Package registry runs plex's read-through image cache: an Incus instance
+// next to a plex that mirrors the public registries (docker.io,
+// registry.k8s.io, ghcr.io, quay.io, gcr.io) on demand, so that re-creating a
+// cluster does not pull from the internet again.
+//
+// It brings the cache up (its instance, its storage on a custom volume that
+// outlives the instance, and its engine), points the plex's running nodes at
+// it, reports what it holds, warms it, and takes it down. What the cache
+// runs is rendered by engine, what the nodes get by mirror, and the warm's
+// pulls are warm's.
 package registry
 
 import (
@@ -12,6 +22,7 @@ import (
 
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/plan"
+	"github.com/plex-dev/plex/core/registry/engine"
 )
 
 // Labels the cache instance carries besides the node labels (managed, plex,
@@ -64,7 +75,7 @@ type Cache struct {
 	Address string `json:"address"`
 	// Status is the instance's Incus status (Running, Stopped).
 	Status string `json:"status"`
-	Layout
+	engine.Layout
 	// Pool and Volume hold the cache's storage.
 	Pool   string `json:"pool"`
 	Volume string `json:"volume"`
@@ -78,7 +89,7 @@ func FromInstance(in incus.Instance) (c *Cache, ok bool, err error) {
 	}
 	c = &Cache{
 		Instance: in.Name, Plex: in.Config[incus.LabelPlex], Address: in.Config[incus.LabelAddress], Status: in.Status,
-		Layout: Layout{Engine: in.Config[LabelEngine]},
+		Layout: engine.Layout{Engine: in.Config[LabelEngine]},
 	}
 	c.Pool, c.Volume, _ = strings.Cut(in.Config[LabelVolume], "/")
 	if raw := in.Config[LabelEndpoints]; raw != "" {
@@ -91,10 +102,6 @@ func FromInstance(in incus.Instance) (c *Cache, ok bool, err error) {
 	}
 	return c, true, nil
 }
-
-// Mirrors maps each upstream the cache serves to its mirror URL, for the
-// nodes' containerd hosts.toml.
-func (c *Cache) Mirrors() map[string]string { return c.Layout.Mirrors(c.Address) }
 
 // Running reports whether the instance runs.
 func (c *Cache) Running() bool { return c.Status == "Running" }
@@ -199,21 +206,12 @@ func findOne(ctx context.Context, srv Server, plex, instance string) (*Cache, er
 // set of "REPOSITORY@DIGEST" (repositories as the upstream names them). It
 // reads the storage inside the instance, so it knows what the cache holds
 // rather than what some client was once served.
-func (c *Cache) Inventory(ctx context.Context, srv Server) (Inventory, error) {
+func (c *Cache) Inventory(ctx context.Context, srv Server) (engine.Inventory, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	out, err := srv.Run(ctx, c.Instance, "sh", "-c", c.storageScript(true, false))
+	out, err := srv.Run(ctx, c.Instance, "sh", "-c", c.StorageScript(true, false))
 	if err != nil {
 		return nil, fmt.Errorf("listing the blobs in cache %s: %w", c.Instance, err)
 	}
-	return Inventory(parseStorage(out).links), nil
-}
-
-// Inventory is what a cache holds: upstream → "REPOSITORY@DIGEST".
-type Inventory map[string]map[string]bool
-
-// Has reports whether the cache can serve blob digest of an upstream's
-// repository without asking the upstream.
-func (inv Inventory) Has(upstream, repo, digest string) bool {
-	return inv[upstream][repo+"@"+digest]
+	return engine.ParseStorage(out).Links, nil
 }

@@ -18,7 +18,7 @@ type Selector struct {
 // resolve connects and finds the selected caches. With a spec, the cache
 // is the plex's registry node, whether or not it exists yet (wanted names
 // the instance then).
-func (s Selector) resolve(ctx context.Context) (srv *incus.Server, caches []*Cache, wanted string, err error) {
+func (s Selector) resolve(ctx context.Context) (srv Server, caches []*Cache, wanted string, err error) {
 	plex, instance, remote, project := s.Name, s.Instance, "", ""
 	if s.File != "" {
 		st, err := siteFromSpec(s.File, s.Name)
@@ -88,7 +88,7 @@ func Down(ctx context.Context, o DownOptions) error {
 }
 
 // purgeOrphan deletes the volume of a cache whose instance is gone.
-func purgeOrphan(ctx context.Context, srv *incus.Server, o DownOptions, instance string) error {
+func purgeOrphan(ctx context.Context, srv Server, o DownOptions, instance string) error {
 	pool := ""
 	if o.File != "" {
 		if st, err := siteFromSpec(o.File, o.Name); err == nil {

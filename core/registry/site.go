@@ -19,6 +19,8 @@ type Target struct {
 	Remote, Project string
 }
 
+// connect opens the server. It is the concrete one, not a Server: up also
+// takes a lock on it (lock.Server).
 func (t Target) connect(ctx context.Context, remote, project string) (*incus.Server, error) {
 	if t.Remote != "" {
 		remote = t.Remote
@@ -26,7 +28,11 @@ func (t Target) connect(ctx context.Context, remote, project string) (*incus.Ser
 	if t.Project != "" {
 		project = t.Project
 	}
-	return incus.Connect(ctx, incus.ConnectOptions{ConfigPath: t.IncusConfig, Remote: remote, Project: project})
+	srv, err := incus.Connect(ctx, incus.ConnectOptions{ConfigPath: t.IncusConfig, Remote: remote, Project: project})
+	if err != nil {
+		return nil, err
+	}
+	return srv, nil
 }
 
 // Placement is where a cache goes when no spec names it.
@@ -51,7 +57,7 @@ const DefaultInstance = "plex-registry"
 
 // DefaultImage is the image a cache is created from without a spec: what
 // `incus plexbake bake registry debian12` publishes.
-const DefaultImage = "debian12_registry"
+var DefaultImage = spec.ImageAlias("debian12", spec.NodeTypeRegistry)
 
 // ProfileName is the Incus profile every cache instance gets.
 const ProfileName = plan.ProfilePrefix + spec.NodeTypeRegistry

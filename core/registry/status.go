@@ -3,6 +3,8 @@ package registry
 import (
 	"context"
 	"time"
+
+	"github.com/plex-dev/plex/core/registry/engine"
 )
 
 // Status is what a cache holds.
@@ -43,21 +45,21 @@ func GetStatus(ctx context.Context, s Selector) ([]Status, error) {
 
 func statusOf(ctx context.Context, srv Server, c *Cache) Status {
 	st := Status{Cache: c}
-	var facts storageFacts
+	var facts engine.Storage
 	if c.Running() {
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
-		out, err := srv.Run(rctx, c.Instance, "sh", "-c", c.storageScript(true, true))
+		out, err := srv.Run(rctx, c.Instance, "sh", "-c", c.StorageScript(true, true))
 		cancel()
 		if err != nil {
 			st.Error = err.Error()
 		}
-		facts = parseStorage(out)
+		facts = engine.ParseStorage(out)
 	} else {
 		st.Error = "the instance is " + c.Status + ": start it with `plex-registry up`"
 	}
 	for _, e := range c.Endpoints {
 		us := UpstreamStatus{Name: e.Name, URL: e.URL, TLSVerify: e.TLSVerify, Mirror: e.MirrorURL(c.Address),
-			Size: facts.size[e.Name], Blobs: len(facts.blobs[e.Name]), Repositories: facts.repos[e.Name]}
+			Size: facts.Size[e.Name], Blobs: len(facts.Blobs[e.Name]), Repositories: facts.Repos[e.Name]}
 		if us.Repositories == nil {
 			us.Repositories = []string{}
 		}

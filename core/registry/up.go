@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/plex-dev/plex/core/cloudinit"
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/plex-dev/plex/core/incus"
-	"github.com/plex-dev/plex/core/internal/digest"
+	"github.com/plex-dev/plex/core/internal/action"
+	"github.com/plex-dev/plex/core/internal/lock"
+	"github.com/plex-dev/plex/core/registry/engine"
 	"github.com/plex-dev/plex/core/status"
 )
 
@@ -24,10 +24,11 @@ type UpOptions struct {
 	File, Name string
 	Placement
 	Target
-	// Engine is EngineZot (default) or EngineDistribution.
+	// Engine is engine.EngineZot (default) or engine.EngineDistribution.
 	Engine string
-	// Upstreams are the registries to mirror; empty means DefaultUpstreams.
-	Upstreams []Upstream
+	// Upstreams are the registries to mirror; empty means
+	// engine.DefaultUpstreams.
+	Upstreams []engine.Upstream
 	// SkipTLSVerify names upstreams whose certificate is not checked.
 	SkipTLSVerify []string
 	// ZotBinary is a local Zot binary; empty downloads ZotVersion from
@@ -38,11 +39,15 @@ type UpOptions struct {
 	// VolumeSize limits the cache volume (Incus "size", like 50GiB) where
 	// the pool supports it; empty: no limit.
 	VolumeSize string
-	// Kubeconfig is where the plex's context (plex-<name>) is looked up to
-	// publish the local-registry-hosting ConfigMap; empty: like kubectl.
+	// Kubeconfig is where the plex's context (spec.ContextName) is looked
+	// up to publish the local-registry-hosting ConfigMap; empty: like
+	// kubectl.
 	Kubeconfig string
 	// Retain keeps what a failed run created.
 	Retain bool
+	// NoWait fails at once when another run holds the cache instance,
+	// instead of waiting for it.
+	NoWait bool
 	// Log receives the status lines; nil prints nothing.
 	Log *status.Logger
 }
@@ -62,7 +67,132 @@ type UpResult struct {
 	Elapsed   time.Duration
 }
 
-// upRun is one Up in progress.
+// Up brings a cache to its configuration: it creates the cache volume and
+// the instance when they are missing, installs the engine's configuration
+// and systemd units, waits until every endpoint answers, records the layout
+// on the instance, points the plex's running nodes at it, and publishes the
+// local-registry-hosting ConfigMap when the plex's cluster is reachable. A
+// re-run adopts what exists. On failure, what this run created is deleted
+// unless Retain is set; a volume this run did not create, and so what is
+// cached on it, is never deleted. One run at a time brings up a cache
+// instance: Up holds its lock (lock.Registry) while it runs, and waits for
+// another run that holds it, or with NoWait fails at once.
+func Up(ctx context.Context, o UpOptions) (*UpResult, error) {
+	if o.Log == nil {
+		o.Log = status.Discard()
+	}
+	if o.Engine == "" {
+		o.Engine = engine.EngineZot
+	}
+	layout, err := engine.NewLayout(o.Engine, o.Upstreams, o.SkipTLSVerify)
+	if err != nil {
+		return nil, err
+	}
+	var srv *incus.Server
+	var st *site
+	if o.File != "" {
+		if st, err = siteFromSpec(o.File, o.Name); err != nil {
+			return nil, err
+		}
+		if srv, err = o.connect(ctx, st.remote, st.project); err != nil {
+			return nil, err
+		}
+	} else {
+		if srv, err = o.connect(ctx, "", ""); err != nil {
+			return nil, err
+		}
+		if st, err = siteFromPlacement(ctx, srv, o.Placement); err != nil {
+			return nil, err
+		}
+	}
+	l, err := holdInstance(ctx, srv, st.node.Name, o)
+	if err != nil {
+		return nil, err
+	}
+	lctx, cancel := l.Context(ctx)
+	res, err := up(lctx, srv, st, layout, o, l)
+	cancel()
+	// Released after up's undo, which runs while the lock is still held.
+	switch rerr := l.Release(ctx); {
+	case errors.Is(rerr, lock.ErrLost):
+		return res, rerr
+	case rerr != nil:
+		o.Log.Infof(" ! %v", rerr)
+	}
+	return res, err
+}
+
+// holdInstance takes the lock of the cache instance, saying on one status
+// line whom it waits for.
+func holdInstance(ctx context.Context, srv lock.Server, instance string, o UpOptions) (*lock.Lock, error) {
+	var line *status.Action
+	l, err := lock.Acquire(ctx, srv, lock.Registry(instance), lock.Holder{Verb: "plex-registry up"}, lock.Options{
+		NoWait: o.NoWait,
+		OnWait: func(h lock.Holder) {
+			if line == nil {
+				line = o.Log.Start("waiting for the cache %s, in use by %s", instance, h)
+				return
+			}
+			o.Log.Debugf("   the cache %s is now in use by %s", instance, h)
+		},
+		OnTakeOver: func(dead lock.Holder) {
+			o.Log.Infof(" ! took the cache %s over from %s, which had stopped renewing its lock: that run died, and what it was doing may be half done", instance, dead)
+		},
+	})
+	return l, line.End(err)
+}
+
+// up is the whole of Up once the server and the site are known: a
+// preflight that changes nothing, then one ordered list of actions. Each
+// thing an action creates registers its undo at once, so a failure or a
+// Ctrl-C removes exactly what this run made (unless Retain); once the cache
+// is made and configured, it stays whatever happens to the nodes.
+//
+// l is the instance's lock that the run holds (nil in tests): a run that
+// lost it undoes nothing, since the run that took the cache over may be
+// adopting what this one made, and returns why it lost it.
+func up(ctx context.Context, srv Server, st *site, layout engine.Layout, o UpOptions, l *lock.Lock) (res *UpResult, err error) {
+	start := time.Now()
+	rv := action.NewReverter(o.Log, o.Retain)
+	r := &upRun{o: o, srv: srv, log: o.Log, site: st, rv: rv, res: &UpResult{},
+		cache: &Cache{Instance: st.node.Name, Plex: st.plex, Address: st.node.Address, Layout: layout}}
+	r.res.Cache = r.cache
+	defer func() {
+		if lost := lostLock(l); lost != nil {
+			rv.Success()
+			err = lost
+		} else {
+			err = rv.Fail(err)
+		}
+		r.res.Elapsed = time.Since(start)
+	}()
+	if err := r.preflight(ctx); err != nil {
+		return r.res, err
+	}
+	c := r.cache
+	err = action.Run(ctx, o.Log,
+		action.New("ensuring profile "+ProfileName, r.ensureProfile),
+		action.If(r.newVolume, action.New(fmt.Sprintf("creating cache volume %s in pool %s", c.Volume, c.Pool), r.createVolume)),
+		action.If(r.existing == nil, action.New(fmt.Sprintf("creating %s (%s, %s) from %s", c.Instance, c.Address, c.Engine, st.node.Image), r.createInstance)),
+		action.If(r.existing == nil || r.existing.Status != "Running", action.New("starting "+c.Instance, r.start)),
+		action.New(fmt.Sprintf("waiting for %s to boot with %s", c.Instance, c.Address), r.waitBoot),
+		action.If(c.Engine == engine.EngineZot, action.New(fmt.Sprintf("installing zot (%s) in %s", r.zot.from(), c.Instance), r.installZot)),
+		action.New(fmt.Sprintf("configuring %s: %s", c.Engine, strings.Join(c.Units(), ", ")), r.provision),
+		action.If(!r.labelled, action.New("recording the cache layout on "+c.Instance, r.recordLayout)),
+		action.Action{Quiet: true, Do: func(context.Context) error {
+			// Made and configured: from here on a failure leaves the cache
+			// in place, since it serves whatever becomes of the nodes.
+			c.Status = "Running"
+			rv.Success()
+			return nil
+		}},
+		action.If(len(r.nodes) > 0, action.New(fmt.Sprintf("pointing %d running node(s) at the cache: %s", len(r.nodes), strings.Join(r.nodes, ", ")), r.pointNodes)),
+		action.If(r.publish, action.Action{Quiet: true, Do: r.publishConfigMap}),
+	)
+	return r.res, err
+}
+
+// upRun is one Up in progress: what the preflight found, and the result.
 type upRun struct {
 	o     UpOptions
 	srv   Server
@@ -70,490 +200,31 @@ type upRun struct {
 	site  *site
 	cache *Cache
 	res   *UpResult
-	undos []func(context.Context) error
-	what  []string
-}
+	// rv undoes what this run creates, should it fail.
+	rv *action.Reverter
 
-// Up brings a cache to its configuration: it creates the cache volume and
-// the instance when they are missing, installs the engine's configuration
-// and systemd units, waits until every endpoint answers, records the layout
-// on the instance, points the plex's running nodes at it, and publishes the
-// local-registry-hosting ConfigMap when the plex's cluster is reachable. A
-// re-run adopts what exists. On failure, what this run created is deleted
-// unless Retain is set; the volume's content is never touched.
-func Up(ctx context.Context, o UpOptions) (res *UpResult, err error) {
-	if o.Log == nil {
-		o.Log = status.Discard()
-	}
-	if o.Engine == "" {
-		o.Engine = EngineZot
-	}
-	start := time.Now()
-	layout, err := NewLayout(o.Engine, o.Upstreams, o.SkipTLSVerify)
-	if err != nil {
-		return nil, err
-	}
-	r := &upRun{o: o, log: o.Log, res: &UpResult{}}
-	var srv *incus.Server
-	if o.File != "" {
-		if r.site, err = siteFromSpec(o.File, o.Name); err != nil {
-			return nil, err
-		}
-		if srv, err = o.connect(ctx, r.site.remote, r.site.project); err != nil {
-			return nil, err
-		}
-		r.srv = srv
-	} else {
-		if srv, err = o.connect(ctx, "", ""); err != nil {
-			return nil, err
-		}
-		r.srv = srv
-		if r.site, err = siteFromPlacement(ctx, r.srv, o.Placement); err != nil {
-			return nil, err
-		}
-	}
-	r.cache = &Cache{Instance: r.site.node.Name, Plex: r.site.plex, Address: r.site.node.Address, Layout: layout}
-	r.res.Cache = r.cache
-	defer func() {
-		if err != nil {
-			r.revert(ctx)
-		}
-		r.res.Elapsed = time.Since(start)
-	}()
-	if err := r.up(ctx); err != nil {
-		return r.res, err
-	}
-	return r.res, nil
-}
-
-func (r *upRun) step(format string, args ...any) func(error) error {
-	a := r.log.Start(format, args...)
-	return a.End
-}
-
-func (r *upRun) onFailure(what string, undo func(context.Context) error) {
-	r.what = append(r.what, what)
-	r.undos = append(r.undos, undo)
-}
-
-func (r *upRun) revert(ctx context.Context) {
-	if len(r.undos) == 0 {
-		return
-	}
-	if r.o.Retain {
-		r.log.Infof(" ! kept what this run made (--retain): %s", strings.Join(r.what, ", "))
-		return
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	for i := len(r.undos) - 1; i >= 0; i-- {
-		end := r.step("cleaning up: deleting %s", r.what[i])
-		if err := end(r.undos[i](cctx)); err != nil {
-			r.log.Infof("   could not delete %s: %v", r.what[i], err)
-		}
-	}
+	// existing is the cache instance when it exists already.
+	existing *incus.Instance
+	// newVolume is set when the cache volume is to be created.
+	newVolume bool
+	// labelled is set when the instance carries the layout labels already.
+	labelled bool
+	zot      zotSource
+	// nodes are the plex's running kube nodes, to point at the cache.
+	nodes []string
+	// publish is set when the ConfigMap is to be published, through kube
+	// (or, when kubeErr is set, to say why it cannot be).
+	publish bool
+	kube    kubernetes.Interface
+	kubeErr error
 }
 
 func (r *upRun) changed(what string) { r.res.Changed = append(r.res.Changed, what) }
 
-func (r *upRun) up(ctx context.Context) error {
-	name := r.cache.Instance
-	existing, err := r.preflight(ctx)
-	if err != nil {
-		return err
-	}
-	end := r.step("ensuring profile %s", ProfileName)
-	if err := end(r.srv.EnsureProfile(ctx, incus.Profile{Name: ProfileName, Description: "plex read-through image cache"})); err != nil {
-		return err
-	}
-	if err := r.ensureVolume(ctx, existing); err != nil {
-		return err
-	}
-	if existing == nil {
-		if err := r.create(ctx); err != nil {
-			return err
-		}
-	} else if existing.Status != "Running" {
-		end := r.step("starting %s", name)
-		if err := end(r.srv.Start(ctx, name)); err != nil {
-			return err
-		}
-		r.changed("started " + name)
-	}
-	end = r.step("waiting for %s to boot with %s", name, r.cache.Address)
-	if err := end(r.waitBoot(ctx)); err != nil {
-		return err
-	}
-	if r.cache.Engine == EngineZot {
-		if err := r.installZot(ctx); err != nil {
-			return err
-		}
-	}
-	end = r.step("configuring %s: %s", r.cache.Engine, strings.Join(r.cache.Units(), ", "))
-	if err := end(r.provision(ctx)); err != nil {
-		return err
-	}
-	labels, err := r.cache.labels()
-	if err != nil {
-		return err
-	}
-	if existing == nil || !sameLabels(existing.Config, labels) {
-		end = r.step("recording the cache layout on %s", name)
-		if err := end(r.srv.SetInstanceConfig(ctx, name, labels)); err != nil {
-			return err
-		}
-		if existing != nil {
-			r.changed("layout labels")
-		}
-	}
-	r.cache.Status = "Running"
-	// Made and configured: from here on a failure leaves the cache in place.
-	r.undos, r.what = nil, nil
-	if err := r.pointNodes(ctx); err != nil {
-		return err
-	}
-	r.publishConfigMap(ctx)
-	return nil
-}
-
-// preflight checks the instance name, the image and the volume label before
-// anything is made, and returns the instance when it exists.
-func (r *upRun) preflight(ctx context.Context) (*incus.Instance, error) {
-	n := r.site.node
-	in, err := r.srv.GetInstance(ctx, n.Name)
-	switch {
-	case err == nil:
-		if !in.Managed() || in.Config[incus.LabelRole] != "registry" || in.Config[incus.LabelPlex] != r.site.plex {
-			return nil, fmt.Errorf("an instance named %s exists but plex did not create it as this cache; plex will not touch it: delete or rename it, or give the cache another name", n.Name)
-		}
-		if a := in.Config[incus.LabelAddress]; a != "" && a != n.Address {
-			return nil, fmt.Errorf("cache %s exists with address %s, not %s: delete it first (`plex-registry down`; the cached content stays on its volume)", n.Name, a, n.Address)
-		}
-		return in, nil
-	case !incus.IsNotFound(err):
-		return nil, fmt.Errorf("looking up instance %s: %w", n.Name, err)
-	}
-	if _, err := r.srv.ImageByAlias(ctx, n.Image); err != nil {
-		if incus.IsNotFound(err) {
-			return nil, fmt.Errorf("image %s is not on this Incus server: bake it with `incus plexbake bake registry %s`", n.Image, baseOf(n.Image))
-		}
-		return nil, fmt.Errorf("looking up image %s: %w", n.Image, err)
-	}
-	return nil, nil
-}
-
-// volumeName is the cache volume of an instance.
-func volumeName(instance string) string { return instance + "-cache" }
-
-func (r *upRun) ensureVolume(ctx context.Context, existing *incus.Instance) error {
-	pool, vol := "", volumeName(r.cache.Instance)
-	if existing != nil {
-		if p, v, ok := strings.Cut(existing.Config[LabelVolume], "/"); ok {
-			pool, vol = p, v
-		}
-	}
-	if pool == "" {
-		pool = r.site.pool
-	}
-	if pool == "" {
-		var err error
-		if pool, err = r.srv.DefaultPool(ctx); err != nil {
-			return err
-		}
-	}
-	r.cache.Pool, r.cache.Volume = pool, vol
-	v, err := r.srv.GetVolume(ctx, pool, vol)
-	if err == nil {
-		if !v.Managed() || v.Config[LabelCacheInstance] != r.cache.Instance {
-			return fmt.Errorf("storage volume %s in pool %s exists but is not %s's cache volume (no %s=%s): rename or delete it", vol, pool, r.cache.Instance, LabelCacheInstance, r.cache.Instance)
-		}
-		if existing == nil {
-			r.log.Infof("   reusing the cache volume %s/%s and what it holds", pool, vol)
-		}
+// lostLock is why l was lost, or nil while it is held or when there is none.
+func lostLock(l *lock.Lock) error {
+	if l == nil {
 		return nil
 	}
-	if !incus.IsNotFound(err) {
-		return fmt.Errorf("looking up storage volume %s in pool %s: %w", vol, pool, err)
-	}
-	if existing != nil {
-		return fmt.Errorf("cache %s is there but its volume %s/%s is gone: delete the instance with `plex-registry down` and run up again", r.cache.Instance, pool, vol)
-	}
-	cfg := map[string]string{incus.LabelManaged: "true", LabelCacheInstance: r.cache.Instance}
-	if r.site.plex != "" {
-		cfg[incus.LabelPlex] = r.site.plex
-	}
-	if r.o.VolumeSize != "" {
-		cfg["size"] = r.o.VolumeSize
-	}
-	end := r.step("creating cache volume %s in pool %s", vol, pool)
-	if err := end(r.srv.CreateVolume(ctx, incus.Volume{Pool: pool, Name: vol, Config: cfg, Description: "plex read-through image cache of " + r.cache.Instance})); err != nil {
-		return err
-	}
-	r.changed("volume " + pool + "/" + vol)
-	r.onFailure("cache volume "+pool+"/"+vol, func(ctx context.Context) error { return r.srv.DeleteVolume(ctx, pool, vol) })
-	return nil
-}
-
-// create creates and starts the instance.
-func (r *upRun) create(ctx context.Context) error {
-	spec, err := r.instanceSpec()
-	if err != nil {
-		return err
-	}
-	end := r.step("creating %s (%s, %s) from %s", spec.Name, r.cache.Address, r.cache.Engine, r.site.node.Image)
-	if err := end(r.srv.CreateInstance(ctx, spec)); err != nil {
-		return err
-	}
-	r.res.Created = true
-	r.changed("instance " + spec.Name)
-	r.onFailure("instance "+spec.Name, func(ctx context.Context) error { return r.srv.Delete(ctx, spec.Name) })
-	end = r.step("starting %s", spec.Name)
-	return end(r.srv.Start(ctx, spec.Name))
-}
-
-// instanceSpec is the cache instance: an unprivileged container (a
-// registry needs nothing more) with the node labels, a static address, and
-// the cache volume at StorageDir.
-func (r *upRun) instanceSpec() (incus.InstanceSpec, error) {
-	n := r.site.node
-	var hosts []cloudinit.Host
-	for _, h := range r.site.hosts {
-		hosts = append(hosts, cloudinit.Host{Name: h.Name, Address: h.Address})
-	}
-	if len(hosts) == 0 {
-		hosts = []cloudinit.Host{{Name: n.Name, Address: n.Address}}
-	}
-	userData, err := cloudinit.UserData(cloudinit.UserDataInput{Hostname: n.Name, Hosts: hosts})
-	if err != nil {
-		return incus.InstanceSpec{}, err
-	}
-	netConfig, err := cloudinit.NetworkConfig(n, r.site.gateway, r.site.bits, []string{r.site.gateway})
-	if err != nil {
-		return incus.InstanceSpec{}, err
-	}
-	labels, err := r.cache.labels()
-	if err != nil {
-		return incus.InstanceSpec{}, err
-	}
-	cfg := map[string]string{
-		incus.LabelManaged:          "true",
-		incus.LabelRole:             n.Role,
-		incus.LabelType:             n.Type,
-		incus.LabelAddress:          n.Address,
-		"cloud-init.user-data":      string(userData),
-		"cloud-init.network-config": string(netConfig),
-		"boot.autostart":            "true",
-	}
-	if r.site.plex != "" {
-		cfg[incus.LabelPlex] = r.site.plex
-		cfg[incus.LabelIndex] = strconv.Itoa(n.Index)
-	}
-	for k, v := range labels {
-		cfg[k] = v
-	}
-	if n.CPU != "" {
-		cfg["limits.cpu"] = n.CPU
-	}
-	if n.Memory != "" {
-		cfg["limits.memory"] = n.Memory
-	}
-	nic := map[string]string{"type": "nic", "name": cloudinit.Interface}
-	if r.site.bridged {
-		nic["nictype"], nic["parent"] = "bridged", r.site.network
-	} else {
-		nic["network"], nic["ipv4.address"] = r.site.network, n.Address
-	}
-	devices := map[string]map[string]string{
-		"eth0":  nic,
-		"cache": {"type": "disk", "pool": r.cache.Pool, "source": r.cache.Volume, "path": StorageDir},
-	}
-	if r.site.pool != "" {
-		devices["root"] = map[string]string{"type": "disk", "path": "/", "pool": r.site.pool}
-	}
-	return incus.InstanceSpec{Name: n.Name, Image: n.Image, Profiles: n.Profiles, Config: cfg, Devices: devices, Target: n.Target}, nil
-}
-
-const bootScript = `cloud-init status --wait >/dev/null 2>&1 || true
-echo "addr=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1 | head -n1) "`
-
-func (r *upRun) waitBoot(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	var last string
-	var lastErr error
-	for {
-		out, err := r.srv.Run(ctx, r.cache.Instance, "sh", "-c", bootScript)
-		if err == nil && strings.Contains(out, "addr="+r.cache.Address+" ") {
-			return nil
-		}
-		last, lastErr = strings.TrimSpace(out), err
-		select {
-		case <-ctx.Done():
-			if lastErr != nil {
-				return fmt.Errorf("%s did not boot: %w", r.cache.Instance, lastErr)
-			}
-			return fmt.Errorf("%s booted without its address %s (got %s): check `incus exec %s -- cloud-init status --long`", r.cache.Instance, r.cache.Address, last, r.cache.Instance)
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
-}
-
-func (r *upRun) installZot(ctx context.Context) error {
-	o := r.o
-	arch, err := r.srv.Architecture(ctx)
-	if err != nil {
-		return err
-	}
-	src := zotSource{Binary: o.ZotBinary, Version: o.ZotVersion, ReleaseURL: o.ZotReleaseURL, CacheDir: o.DownloadCache, Client: o.HTTPClient}
-	if src.Version == "" {
-		src.Version = DefaultZotVersion
-	}
-	if src.ReleaseURL == "" {
-		src.ReleaseURL = DefaultZotReleaseURL
-	}
-	if src.CacheDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		src.CacheDir = filepath.Join(dir, "plex", "zot")
-	}
-	from := "release " + src.Version
-	if src.Binary != "" {
-		from = src.Binary
-	}
-	end := r.step("installing zot (%s) in %s", from, r.cache.Instance)
-	return end(func() error {
-		p, err := src.path(ctx, arch)
-		if err != nil {
-			return err
-		}
-		sum, err := digest.FileSHA256(p)
-		if err != nil {
-			return err
-		}
-		if out, err := r.srv.Run(ctx, r.cache.Instance, "sh", "-c", "sha256sum "+ZotBinary+" 2>/dev/null || true"); err == nil && strings.HasPrefix(out, sum) {
-			return nil
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := r.srv.PushReader(ctx, r.cache.Instance, ZotBinary, f, 0o755); err != nil {
-			return err
-		}
-		r.changed(ZotBinary)
-		return nil
-	}())
-}
-
-func (r *upRun) provision(ctx context.Context) error {
-	script, err := r.cache.ProvisionScript()
-	if err != nil {
-		return err
-	}
-	const path = "/usr/local/lib/plex-registry/provision.sh"
-	if err := r.srv.PushFile(ctx, r.cache.Instance, path, []byte(script), 0o755); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	out, err := r.srv.Run(ctx, r.cache.Instance, "bash", path)
-	if err != nil {
-		return err
-	}
-	for _, line := range strings.Split(out, "\n") {
-		for _, p := range []string{"plex-changed ", "plex-removed "} {
-			if s, ok := strings.CutPrefix(line, p); ok && !r.res.Created {
-				r.changed(strings.TrimSpace(s))
-			}
-		}
-	}
-	return nil
-}
-
-// pointNodes writes the cache's hosts.toml into the plex's running kube
-// nodes. containerd reads certs.d on every pull, so nothing restarts. New
-// nodes get the same files from cloud-init when `kubectl plex up` creates
-// them.
-func (r *upRun) pointNodes(ctx context.Context) error {
-	if len(r.site.kube) == 0 {
-		return nil
-	}
-	list, err := r.srv.ListInstances(ctx)
-	if err != nil {
-		return err
-	}
-	running := map[string]bool{}
-	for _, in := range list {
-		if in.Plex() == r.site.plex && in.Status == "Running" {
-			running[in.Name] = true
-		}
-	}
-	var nodes []string
-	for _, n := range r.site.kube {
-		if running[n.Name] {
-			nodes = append(nodes, n.Name)
-		}
-	}
-	if len(nodes) == 0 {
-		return nil
-	}
-	files, err := HostsFiles(NodeMirrors(r.cache, r.site.explicit))
-	if err != nil {
-		return err
-	}
-	end := r.step("pointing %d running node(s) at the cache: %s", len(nodes), strings.Join(nodes, ", "))
-	var errs []error
-	for _, n := range nodes {
-		for _, f := range files {
-			errs = append(errs, r.srv.PushFile(ctx, n, f.Path, []byte(f.Content), 0o644))
-		}
-	}
-	if err := end(errors.Join(errs...)); err != nil {
-		return err
-	}
-	r.res.Nodes = nodes
-	return nil
-}
-
-func (r *upRun) publishConfigMap(ctx context.Context) {
-	if r.site.plex == "" {
-		r.res.ConfigMap = "not published: the cache belongs to no plex"
-		return
-	}
-	cs, err := clientForContext(r.o.Kubeconfig, "plex-"+r.site.plex)
-	if errors.Is(err, errNoContext) {
-		r.res.ConfigMap = "not published yet: plex " + r.site.plex + " has no kubeconfig context; `kubectl plex up` publishes it"
-		return
-	}
-	end := r.step("publishing ConfigMap %s/%s in plex %s", HostingConfigMapNamespace, HostingConfigMapName, r.site.plex)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		err = PublishHosting(ctx, cs, r.cache)
-	}
-	if end(err) != nil {
-		r.res.ConfigMap = fmt.Sprintf("not published: %v", err)
-		return
-	}
-	r.res.ConfigMap = "published"
-}
-
-func sameLabels(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-// baseOf guesses the base from an image alias "<base>_<type>".
-func baseOf(alias string) string {
-	if i := strings.LastIndex(alias, "_"); i > 0 {
-		return alias[:i]
-	}
-	return alias
+	return l.Err()
 }

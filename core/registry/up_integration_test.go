@@ -22,8 +22,11 @@ import (
 
 	"github.com/plex-dev/plex/core/bake"
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/registry/engine"
+	"github.com/plex-dev/plex/core/registry/internal/fixture"
+	"github.com/plex-dev/plex/core/registry/warm"
 	"github.com/plex-dev/plex/core/status"
-	"github.com/plex-dev/plex/core/testenv"
+	"github.com/plex-dev/plex/internal/testenv"
 )
 
 // Addresses of this test on the harness bridge, apart from the demo (.11…),
@@ -64,7 +67,7 @@ func TestCacheIntegration(t *testing.T) {
 	t.Logf("registry image ready in %s", time.Since(start).Round(100*time.Millisecond))
 
 	t.Run("missing image", func(t *testing.T) {
-		_, err := Up(ctx, UpOptions{Placement: Placement{Instance: instance, Address: cacheAddress, Network: h.Network, StoragePool: h.Pool, Image: "nosuchbase_registry"}, Engine: EngineDistribution})
+		_, err := Up(ctx, UpOptions{Placement: Placement{Instance: instance, Address: cacheAddress, Network: h.Network, StoragePool: h.Pool, Image: "nosuchbase_registry"}, Engine: engine.EngineDistribution})
 		if err == nil || !strings.Contains(err.Error(), "incus plexbake bake registry nosuchbase") {
 			t.Fatalf("err = %v", err)
 		}
@@ -75,18 +78,18 @@ func TestCacheIntegration(t *testing.T) {
 
 	// The upstream: go-containerregistry's registry on the bridge address.
 	upstream := startUpstream(t)
-	fx := pushFixture(t, upstream.addr, "", testUpstream, 4<<20)
-	ups := []Upstream{{Name: testUpstream, URL: "http://" + upstream.addr, TLSVerify: true}}
+	fx := fixture.Push(t, upstream.addr, "", testUpstream, 4<<20)
+	ups := []engine.Upstream{{Name: testUpstream, URL: "http://" + upstream.addr, TLSVerify: true}}
 	harness := harnessRegistryAnswers()
 	if harness {
-		ups = append(ups, Upstream{Name: "registry.k8s.io", URL: "http://" + harnessGateway + ":5000", TLSVerify: true})
+		ups = append(ups, engine.Upstream{Name: "registry.k8s.io", URL: "http://" + harnessGateway + ":5000", TLSVerify: true})
 	} else {
 		t.Logf("the harness registry %s:5000 does not answer (run `make images`): the kubeadm image set is not measured", harnessGateway)
 	}
 
 	upOpts := UpOptions{
 		Placement: Placement{Instance: instance, Address: cacheAddress, Network: h.Network, StoragePool: h.Pool},
-		Engine:    EngineDistribution, Upstreams: ups, Log: log,
+		Engine:    engine.EngineDistribution, Upstreams: ups, Log: log,
 	}
 	t.Cleanup(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -101,22 +104,22 @@ func TestCacheIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	upTime := time.Since(start)
-	if !res.Created || res.Cache.Engine != EngineDistribution {
+	if !res.Created || res.Cache.Engine != engine.EngineDistribution {
 		t.Fatalf("up: %+v", res)
 	}
 
 	sel := Selector{Instance: instance}
-	warm := func(force bool, images []string) *WarmReport {
+	warmUp := func(force bool, images []string) *warm.Report {
 		t.Helper()
-		rep, err := WarmCache(ctx, WarmCacheOptions{Selector: sel, WarmOptions: WarmOptions{Images: images, Platforms: []string{"linux/amd64"}, Force: force}, Log: log})
+		rep, err := Warm(ctx, WarmOptions{Selector: sel, Options: warm.Options{Images: images, Platforms: []string{"linux/amd64"}, Force: force}, Log: log})
 		if err != nil {
 			t.Fatalf("warm: %v", err)
 		}
 		return rep
 	}
-	first := warm(false, fx.refs)
-	if first.Fetched != len(fx.blobs) || first.Failed != 0 || first.Stored == nil || *first.Stored != first.Fetched {
-		t.Fatalf("first warm: %d blobs, %d fetched, %v stored, want %d", first.Blobs, first.Fetched, first.Stored, len(fx.blobs))
+	first := warmUp(false, fx.Refs)
+	if first.Fetched != len(fx.Blobs) || first.Failed != 0 || first.Stored == nil || *first.Stored != first.Fetched {
+		t.Fatalf("first warm: %d blobs, %d fetched, %v stored, want %d", first.Blobs, first.Fetched, first.Stored, len(fx.Blobs))
 	}
 	c, err := findOne(ctx, srv, "", instance)
 	if err != nil {
@@ -126,7 +129,7 @@ func TestCacheIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k := range fx.blobs {
+	for k := range fx.Blobs {
 		repo, d, _ := strings.Cut(k, "@")
 		if !inv.Has(testUpstream, repo, d) {
 			t.Errorf("the cache's storage lacks %s", k)
@@ -137,20 +140,20 @@ func TestCacheIntegration(t *testing.T) {
 	// then warm --force over the same set: both read every blob from the
 	// cache's storage.
 	craneTime, craneBytes := craneCopy(t, ctx, c, fx)
-	hot := warm(true, fx.refs)
-	second := warm(false, fx.refs)
-	if second.Fetched != 0 || second.Skipped != len(fx.blobs) {
-		t.Errorf("second warm fetched %d and skipped %d blobs, want 0 and %d", second.Fetched, second.Skipped, len(fx.blobs))
+	hot := warmUp(true, fx.Refs)
+	second := warmUp(false, fx.Refs)
+	if second.Fetched != 0 || second.Skipped != len(fx.Blobs) {
+		t.Errorf("second warm fetched %d and skipped %d blobs, want 0 and %d", second.Fetched, second.Skipped, len(fx.Blobs))
 	}
 
-	var kubeFirst, kubeSecond *WarmReport
+	var kubeFirst, kubeSecond *warm.Report
 	if harness {
-		k8s, err := KubeadmImages("v1.34.4")
+		k8s, err := warm.KubeadmImages("v1.34.4")
 		if err != nil {
 			t.Fatal(err)
 		}
-		kubeFirst = warm(false, k8s)
-		kubeSecond = warm(false, k8s)
+		kubeFirst = warmUp(false, k8s)
+		kubeSecond = warmUp(false, k8s)
 		if kubeSecond.Fetched != 0 {
 			t.Errorf("second warm of kubeadm's images fetched %d blobs", kubeSecond.Fetched)
 		}
@@ -161,18 +164,18 @@ func TestCacheIntegration(t *testing.T) {
 	upstream.close()
 	client := startClient(t, h, instance+"-cl")
 	var byDigest []string
-	for _, r := range fx.refs {
-		route, _, _, err := (&warmer{c: c}).route(r)
+	for _, r := range fx.Refs {
+		route, _, _, err := warm.Route(c.Address, c.Layout, r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		byDigest = append(byDigest, route.Context().Digest(fx.digests[r]).String())
+		byDigest = append(byDigest, route.Context().Digest(fx.Digests[r]).String())
 	}
 	pull(t, h, client, byDigest)
 
 	// The proxy restarted while its upstream is away cannot start; the
 	// cache serves its storage read-only instead.
-	unit := unitName(EngineDistribution, testUpstream)
+	unit := engine.UnitName(engine.EngineDistribution, testUpstream)
 	h.Incus(t, "exec", instance, "--", "systemctl", "restart", unit)
 	waitServing(t, h, instance, c)
 	pull(t, h, client, byDigest)
@@ -190,7 +193,7 @@ func TestCacheIntegration(t *testing.T) {
 			us = u
 		}
 	}
-	if strings.Join(us.Repositories, ",") != "plex-test/layered,plex-test/multi,plex-test/single" || us.Size < fx.bytes || us.Blobs < len(fx.blobs) {
+	if strings.Join(us.Repositories, ",") != "plex-test/layered,plex-test/multi,plex-test/single" || us.Size < fx.Bytes || us.Blobs < len(fx.Blobs) {
 		t.Errorf("status of %s: %+v", testUpstream, us)
 	}
 
@@ -215,9 +218,9 @@ func TestCacheIntegration(t *testing.T) {
 		t.Fatal(err)
 	}
 	recreate := time.Since(start)
-	third := warm(false, fx.refs)
-	if third.Fetched != 0 || third.Skipped != len(fx.blobs) {
-		t.Errorf("after re-creating the instance: fetched %d, skipped %d of %d", third.Fetched, third.Skipped, len(fx.blobs))
+	third := warmUp(false, fx.Refs)
+	if third.Fetched != 0 || third.Skipped != len(fx.Blobs) {
+		t.Errorf("after re-creating the instance: fetched %d, skipped %d of %d", third.Fetched, third.Skipped, len(fx.Blobs))
 	}
 	pull(t, h, client, byDigest)
 
@@ -231,7 +234,7 @@ func TestCacheIntegration(t *testing.T) {
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	t.Logf("MEASURED plex-registry up (create, boot, configure): %s; re-create over the kept volume: %s", upTime.Round(100*time.Millisecond), recreate.Round(100*time.Millisecond))
 	t.Logf("MEASURED fixture set (%d images, %d blobs, %.1f MiB): first warm %.2fs (%.1f MiB/s, through the proxy from the upstream), second warm %.3fs (%.1f%% of the first), %d skipped",
-		len(fx.refs), first.Blobs, mib(first.Bytes), first.Seconds, mib(int64(first.Throughput)), second.Seconds, 100*second.Seconds/first.Seconds, second.Skipped)
+		len(fx.Refs), first.Blobs, mib(first.Bytes), first.Seconds, mib(int64(first.Throughput)), second.Seconds, 100*second.Seconds/first.Seconds, second.Skipped)
 	craneRate := mib(craneBytes) / craneTime.Seconds()
 	t.Logf("MEASURED from the cache's storage: warm --force %.2fs (%.1f MiB/s) vs crane copy %.2fs (%.1f MiB read, %.1f MiB/s): warm/crane throughput %.2fx",
 		hot.Seconds, mib(int64(hot.Throughput)), craneTime.Seconds(), mib(craneBytes), craneRate, mib(int64(hot.Throughput))/craneRate)
@@ -292,16 +295,15 @@ func harnessRegistryAnswers() bool {
 // craneCopy copies the fixture's images from the cache into a registry on
 // loopback with crane, the way `crane copy --platform linux/amd64` does, and
 // returns the time and the bytes of blobs read.
-func craneCopy(t *testing.T, ctx context.Context, c *Cache, fx *fixture) (time.Duration, int64) {
+func craneCopy(t *testing.T, ctx context.Context, c *Cache, fx *fixture.Images) (time.Duration, int64) {
 	t.Helper()
 	sink := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
 	defer sink.Close()
 	sinkHost := strings.TrimPrefix(sink.URL, "http://")
-	w := &warmer{c: c}
 	plat := &v1.Platform{OS: "linux", Architecture: "amd64"}
 	start := time.Now()
-	for _, r := range fx.refs {
-		src, _, repo, err := w.route(r)
+	for _, r := range fx.Refs {
+		src, _, repo, err := warm.Route(c.Address, c.Layout, r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,7 +312,7 @@ func craneCopy(t *testing.T, ctx context.Context, c *Cache, fx *fixture) (time.D
 			t.Fatalf("crane copy %s %s: %v", src, dst, err)
 		}
 	}
-	return time.Since(start), fx.bytes
+	return time.Since(start), fx.Bytes
 }
 
 // startClient launches a plain container on the harness bridge and puts the

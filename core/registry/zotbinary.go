@@ -32,6 +32,34 @@ type zotSource struct {
 	Client     *http.Client
 }
 
+// newZotSource is where up takes the Zot binary from, with the defaults
+// filled in.
+func newZotSource(o UpOptions) zotSource {
+	z := zotSource{Binary: o.ZotBinary, Version: o.ZotVersion, ReleaseURL: o.ZotReleaseURL, CacheDir: o.DownloadCache, Client: o.HTTPClient}
+	if z.Version == "" {
+		z.Version = DefaultZotVersion
+	}
+	if z.ReleaseURL == "" {
+		z.ReleaseURL = DefaultZotReleaseURL
+	}
+	if z.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		z.CacheDir = filepath.Join(dir, "plex", "zot")
+	}
+	return z
+}
+
+// from says where the binary comes from, for the status line.
+func (z zotSource) from() string {
+	if z.Binary != "" {
+		return z.Binary
+	}
+	return "release " + z.Version
+}
+
 // path returns a local Zot binary for arch: Binary, or the release file,
 // downloaded once into CacheDir and checked against the release's sha256.
 func (z zotSource) path(ctx context.Context, arch string) (string, error) {

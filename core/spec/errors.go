@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -24,16 +25,35 @@ func (e FieldError) Error() string {
 
 // ErrorList is every problem found in a spec, in file order. Load and Validate
 // return it (possibly wrapped) so that a user fixes a file in one go instead of
-// one error per run; use errors.As to get at the fields.
+// one error per run; use errors.As to get at the fields. The list always holds
+// every problem; only its message is capped (see MaxErrorLines).
 type ErrorList []FieldError
 
-// Error prints one problem per line.
+// MaxErrorLines is how many problems an ErrorList's message prints. A
+// generated spec can have hundreds of thousands of problems, most of them one
+// mistake repeated; the first ones are what the user needs to see, and the
+// rest are counted in one last line.
+const MaxErrorLines = 20
+
+// Error prints one problem per line, at most MaxErrorLines of them, then
+// "… and N more problems" when there are more.
 func (l ErrorList) Error() string {
-	lines := make([]string, len(l))
+	var b strings.Builder
 	for i, e := range l {
-		lines[i] = e.Error()
+		if i == MaxErrorLines {
+			more := "problems (often the same mistake repeated)"
+			if len(l)-i == 1 {
+				more = "problem"
+			}
+			fmt.Fprintf(&b, "\n… and %d more %s: fix these and run again", len(l)-i, more)
+			break
+		}
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
 	}
-	return strings.Join(lines, "\n")
+	return b.String()
 }
 
 // Fields returns the sorted, de-duplicated field paths of the list.

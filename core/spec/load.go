@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/yaml"
 )
@@ -62,8 +64,11 @@ func Parse(data []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading YAML: %w", err)
 	}
+	// UseNumber keeps a number as YAML wrote it, for stringify.
 	var tree any
-	if err := json.Unmarshal(j, &tree); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	if err := dec.Decode(&tree); err != nil {
 		return nil, fmt.Errorf("reading YAML: %w", err)
 	}
 	doc, ok := tree.(map[string]any)
@@ -82,10 +87,15 @@ func Parse(data []byte) (*Config, error) {
 			return nil, errs
 		}
 	}
+	// Decode the tree already read rather than parse the YAML a second time
+	// (yaml.Unmarshal would): parsing is most of the time a large spec takes.
+	stringify(doc, reflect.TypeOf(Config{}))
+	j, err = json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("decoding spec: %w", err)
+	}
 	cfg := &Config{}
-	// yaml.Unmarshal, unlike a plain JSON decode, turns a YAML number into a
-	// string where the field is a string, so "indices: 1" and "cpu: 2" work.
-	if err := yaml.Unmarshal(data, cfg); err != nil {
+	if err := json.Unmarshal(j, cfg); err != nil {
 		var te *json.UnmarshalTypeError
 		if !errors.As(err, &te) {
 			return nil, fmt.Errorf("decoding spec: %w", err)
@@ -179,8 +189,8 @@ func checkShape(v any, t reflect.Type, path string) ErrorList {
 			errs = append(errs, checkShape(e, t.Elem(), path+"["+strconv.Itoa(i)+"]")...)
 		}
 	case reflect.Int:
-		f, ok := v.(float64)
-		if !ok || f != float64(int64(f)) {
+		n, ok := v.(json.Number)
+		if _, err := n.Int64(); !ok || err != nil {
 			return wrong("a whole number")
 		}
 	case reflect.String:
@@ -190,6 +200,75 @@ func checkShape(v any, t reflect.Type, path string) ErrorList {
 		}
 	}
 	return errs
+}
+
+// stringify turns numbers and booleans into strings where the spec holds a
+// string, the way yaml.Unmarshal does, so that "indices: 1" and "cpu: 2" work.
+// It changes v in place; the tree is one that checkShape walked.
+func stringify(v any, t reflect.Type) any {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		switch t.Kind() {
+		case reflect.Map:
+			for k, e := range x {
+				x[k] = stringify(e, t.Elem())
+			}
+		case reflect.Struct:
+			fields := jsonFields(t)
+			for k, e := range x {
+				if f, ok := fieldFold(fields, k); ok {
+					x[k] = stringify(e, f.Type)
+				}
+			}
+		}
+	case []any:
+		if t.Kind() == reflect.Slice {
+			for i, e := range x {
+				x[i] = stringify(e, t.Elem())
+			}
+		}
+	case json.Number:
+		if t.Kind() == reflect.String {
+			return numberString(x)
+		}
+	case bool:
+		if t.Kind() == reflect.String {
+			return strconv.FormatBool(x)
+		}
+	}
+	return v
+}
+
+// fieldFold finds the field a key decodes into: encoding/json, like
+// yaml.Unmarshal, also matches a key whose case differs (checkShape reports
+// those).
+func fieldFold(fields map[string]reflect.StructField, key string) (reflect.StructField, bool) {
+	if f, ok := fields[key]; ok {
+		return f, true
+	}
+	for name, f := range fields {
+		if strings.EqualFold(name, key) {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// numberString spells a number the way yaml.Unmarshal does where a string
+// belongs: an integer as written, any other number in its shortest float32
+// form.
+func numberString(n json.Number) string {
+	if _, err := strconv.ParseInt(string(n), 10, 64); err == nil {
+		return string(n)
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return string(n)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 32)
 }
 
 // describeJSON names a decoded JSON value for an error message.
@@ -213,8 +292,16 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
-// jsonFields maps the JSON names of t's fields to the fields.
+// fieldsOf caches jsonFields per type: a generated spec has as many node
+// groups as it likes, and each is looked up twice.
+var fieldsOf sync.Map // reflect.Type → map[string]reflect.StructField
+
+// jsonFields maps the JSON names of t's fields to the fields. The map is
+// shared: do not change it.
 func jsonFields(t reflect.Type) map[string]reflect.StructField {
+	if m, ok := fieldsOf.Load(t); ok {
+		return m.(map[string]reflect.StructField)
+	}
 	out := map[string]reflect.StructField{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -227,6 +314,7 @@ func jsonFields(t reflect.Type) map[string]reflect.StructField {
 		}
 		out[name] = f
 	}
+	fieldsOf.Store(t, out)
 	return out
 }
 

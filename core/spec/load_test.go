@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 )
 
 // expectations reads the "# want: FIELD" and "# want-error: TEXT" lines at the
@@ -128,6 +130,49 @@ func TestExamplesLoad(t *testing.T) {
 	for _, f := range files {
 		if _, err := Load(f); err != nil {
 			t.Errorf("%v", err)
+		}
+	}
+}
+
+// TestParseDecodesLikeYAMLUnmarshal holds Parse, which decodes the tree it
+// already read, to what yaml.Unmarshal of the file gives, numbers and
+// booleans in string fields included.
+func TestParseDecodesLikeYAMLUnmarshal(t *testing.T) {
+	files, _ := filepath.Glob("testdata/valid-*.yaml")
+	examples, _ := filepath.Glob("../../examples/*.yaml")
+	docs := map[string][]byte{"scalars": []byte(`apiVersion: plex.dev/v1alpha1
+kind: PlexConfig
+plexes:
+- name: omniplex
+  nodeSubnet: 10.212.0.0/24
+  controlPlanes: 1.0
+  flux: {url: "https://example.com/fleet", branch: 1.25, path: yes}
+  limits:
+    kube: {cpu: 2, memory: 2GiB}
+  nodes:
+  - {base: debian12, indices: 1, image: 0x1F}
+  - {base: debian12, indices: 2, targets: [3, 2.5, true]}
+`)}
+	for _, f := range append(files, examples...) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[f] = data
+	}
+	for name, data := range docs {
+		got, err := Parse(data)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		want := &Config{}
+		if err := yaml.Unmarshal(data, want); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		SetDefaults(want)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: Parse gave\n%+v\nyaml.Unmarshal gave\n%+v", name, got.Plexes, want.Plexes)
 		}
 	}
 }

@@ -111,8 +111,8 @@ func (v *validator) plex(f string, p *Plex) planned {
 			v.add(f+".registryMirror", "%q is not an http(s) URL: write it like http://10.212.0.1:5000", p.RegistryMirror)
 		}
 	}
-	if p.Flux != nil && strings.TrimSpace(p.Flux.URL) == "" {
-		v.add(f+".flux.url", "flux.url is empty: give the Git repository Flux syncs from, like https://github.com/you/fleet, or remove the flux block")
+	if p.Flux != nil {
+		v.fluxURL(f+".flux.url", p.Flux.URL)
 	}
 	v.limits(f, p)
 
@@ -160,6 +160,46 @@ func (v *validator) placement(f string, p *Plex) {
 	if p.NetworkMode != NetworkManaged && p.NetworkMode != NetworkBridged {
 		v.add(f+".networkMode", "unknown networkMode %q: use %s (an Incus managed network) or %s (an existing host bridge such as br0)", p.NetworkMode, NetworkManaged, NetworkBridged)
 	}
+}
+
+// fluxURL checks that Flux can clone the Git repository: its GitRepository
+// takes http://, https:// and ssh:// URLs only (the CRD's pattern is
+// ^(http|https|ssh)://), so an scp-like git@host:path that git itself would
+// take fails only when fluxstrap applies it.
+func (v *validator) fluxURL(field, raw string) {
+	const forms = "https://github.com/you/fleet, http://10.212.0.1:8080/fleet.git or ssh://git@github.com/you/fleet"
+	if strings.TrimSpace(raw) == "" {
+		v.add(field, "flux.url is empty: give the Git repository Flux syncs from, like https://github.com/you/fleet, or remove the flux block")
+		return
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		if user, path, ok := scpLike(raw); ok {
+			v.add(field, "%q is scp-like, and Flux takes SSH repositories only as ssh:// URLs: write flux.url: ssh://%s/%s", raw, user, path)
+			return
+		}
+		if err == nil && u.Scheme != "" && u.Opaque == "" {
+			v.add(field, "%q names no host: write flux.url like %s", raw, forms)
+			return
+		}
+		v.add(field, "%q is not a URL Flux can clone: write flux.url like %s", raw, forms)
+		return
+	}
+	switch u.Scheme {
+	case "http", "https", "ssh":
+	default:
+		v.add(field, "%q is a %s URL, and Flux clones Git repositories over http, https or ssh only: write flux.url like %s", raw, u.Scheme, forms)
+	}
+}
+
+// scpLike splits an scp-like Git address, user@host:path, into user@host and
+// the path.
+func scpLike(raw string) (userHost, path string, ok bool) {
+	userHost, path, ok = strings.Cut(raw, ":")
+	if !ok || strings.Contains(raw, "://") || !strings.Contains(userHost, "@") || strings.ContainsAny(userHost, "/ ") {
+		return "", "", false
+	}
+	return userHost, strings.TrimPrefix(path, "/"), true
 }
 
 // limits checks the per-node-type resource limits.

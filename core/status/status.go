@@ -2,6 +2,10 @@
 // that opens with • and ends ✓ or ✗ with its duration, like kind's status
 // lines. Every event is its own line, so actions running in parallel, logs and
 // CI output all stay readable.
+//
+// It holds the progress lines only. The programs' edge (signals, exit codes,
+// the final error, -o json|yaml) is core/cli: status is imported by the core
+// packages that do the work, which must not depend on that edge.
 package status
 
 import (

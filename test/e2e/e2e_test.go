@@ -25,7 +25,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/plex-dev/plex/core/testenv"
+	"github.com/plex-dev/plex/internal/testenv"
 )
 
 const (
@@ -46,7 +46,12 @@ type env struct {
 func (e *env) plex(args ...string) (string, error) {
 	e.t.Helper()
 	start := time.Now()
-	cmd := exec.Command(e.bin, append(args, "--kubeconfig", e.kubeconfig)...)
+	argv := append([]string{}, args...)
+	switch args[0] {
+	case "up", "join", "down", "kubeconfig": // the verbs that take --kubeconfig
+		argv = append(argv, "--kubeconfig", e.kubeconfig)
+	}
+	cmd := exec.Command(e.bin, argv...)
 	cmd.Env = append(os.Environ(), "HOME="+e.home, "XDG_CONFIG_HOME="+filepath.Join(e.home, ".config"))
 	out, err := cmd.CombinedOutput()
 	e.t.Logf("kubectl plex %s (%s):\n%s", strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond), out)

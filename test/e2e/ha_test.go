@@ -117,7 +117,7 @@ func waitForStatus(t *testing.T, e *env, want string, timeout time.Duration) {
 	var last string
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
-		out, _ := exec.Command(e.bin, "status", e.name, "--kubeconfig", e.kubeconfig).CombinedOutput()
+		out, _ := exec.Command(e.bin, "status", e.name).CombinedOutput()
 		last = string(out)
 		if strings.Contains(last, want) {
 			return

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/plex-dev/plex/core/testenv"
+	"github.com/plex-dev/plex/internal/testenv"
 )
 
 // krewEnv is a private Krew installation: its own KREW_ROOT and HOME, the real

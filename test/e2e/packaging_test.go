@@ -23,7 +23,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/plex-dev/plex/core/testenv"
+	"github.com/plex-dev/plex/internal/testenv"
 )
 
 // packagingRelease is one dist directory and what hack/dist.sh recorded about

@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/plex-dev/plex/core/testenv"
+	"github.com/plex-dev/plex/internal/testenv"
 )
 
 const (

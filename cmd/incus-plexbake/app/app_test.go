@@ -22,7 +22,8 @@ func TestBakeDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"baking debian-12-cloud_kube", "15. delete transient instance plexbake-debian-12-cloud-kube"} {
+	for _, want := range []string{"baking debian-12-cloud_kube", "15. delete transient instance plexbake-debian-12-cloud-kube",
+		"16. point debian-12-cloud_kube at the new image"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, errOut)
 		}
@@ -55,6 +56,37 @@ func TestHelp(t *testing.T) {
 	}
 	if !strings.Contains(out, "incus plexbake bake kube debian12") || !strings.Contains(out, "--kube-artifacts") {
 		t.Errorf("bake --help:\n%s", out)
+	}
+}
+
+// TestRetainFlag checks that --retain and its deprecated spelling --keep
+// set the same option, and that help shows only --retain.
+func TestRetainFlag(t *testing.T) {
+	for _, flag := range []string{"--retain", "--keep"} {
+		var out, errOut bytes.Buffer
+		root := NewCommand(&out, &errOut)
+		root.SetArgs([]string{"bake", "kube", "debian12", "--dry-run", flag})
+		if err := root.ExecuteContext(context.Background()); err != nil {
+			t.Fatalf("%s: %v", flag, err)
+		}
+		bake, _, err := root.Find([]string{"bake"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := bake.Flags().Lookup("retain").Value.String(); v != "true" {
+			t.Errorf("%s: retain = %s, want true", flag, v)
+		}
+		said := strings.Contains(errOut.String(), "--keep has been deprecated, use --retain")
+		if said != (flag == "--keep") || strings.Contains(out.String(), "deprecated") {
+			t.Errorf("%s: deprecation notice on stderr: %v\nstdout:\n%s\nstderr:\n%s", flag, said, out.String(), errOut.String())
+		}
+	}
+	help, _, err := run(t, "bake", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(help, "--retain") || strings.Contains(help, "--keep") {
+		t.Errorf("bake --help should show --retain and not --keep:\n%s", help)
 	}
 }
 

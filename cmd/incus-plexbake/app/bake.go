@@ -32,7 +32,9 @@ instance; --apt-proxy sends them through an HTTP proxy (apt-cacher-ng).
 
 If the alias's image was baked from the same inputs (base image, binaries,
 provisioning scripts, settings), nothing is done; --force bakes again. On
-failure everything the bake made is deleted, unless --keep.`,
+failure everything the bake made (the transient instance, a published image)
+is deleted, unless --retain keeps it for debugging; remove it by hand
+before baking the alias again.`,
 		Example: `  # bake debian12_kube from the local image debian12
   incus plexbake bake kube debian12
 
@@ -47,7 +49,10 @@ failure everything the bake made is deleted, unless --keep.`,
   incus plexbake bake registry debian12 --apt-proxy http://10.212.0.1:3142
 
   # only show the steps
-  incus plexbake bake kube debian12 --dry-run`,
+  incus plexbake bake kube debian12 --dry-run
+
+  # keep the transient instance when the bake fails, to look inside
+  incus plexbake bake kube debian12 --retain`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Type, o.Base = args[0], args[1]
@@ -81,7 +86,15 @@ failure everything the bake made is deleted, unless --keep.`,
 	f.StringVar(&o.AptProxy, "apt-proxy", "", "HTTP proxy for apt in the transient instance, like http://10.212.0.1:3142 (not kept in the image)")
 	f.StringVar(&o.Compression, "compression", "none", "image compression: none (fastest, for local use), zstd, gzip, xz")
 	f.BoolVar(&o.Force, "force", false, "bake even if the image is up to date")
-	f.BoolVar(&o.Keep, "keep", false, "on failure keep the transient instance (and any image) for debugging")
+	f.BoolVar(&o.Retain, "retain", false, "on failure keep the transient instance (and any image) for debugging")
+	// --keep was the flag's name before it matched kubectl plex and
+	// plex-registry; it stays for one release.
+	f.BoolVar(&o.Retain, "keep", false, "on failure keep the transient instance (and any image) for debugging")
+	_ = f.MarkDeprecated("keep", "use --retain")
+	_ = f.MarkHidden("keep")
+	// pflag prints the deprecation notice to the flag set's output, which
+	// cobra would copy to stdout, among the bake's results.
+	f.SetOutput(errOut)
 	f.BoolVar(&o.Wait, "wait", false, "wait for a running bake of the same alias instead of refusing")
 	f.BoolVar(&o.DryRun, "dry-run", false, "list the steps without doing anything")
 	f.BoolVar(&o.VM, "vm", false, "bake a virtual-machine image instead of a container image")

@@ -1,19 +1,16 @@
 package app
 
 import (
+	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/plex-dev/plex/core/cluster"
 )
 
-func newKubeconfigCommand(s Streams, kf *genericclioptions.ConfigFlags) *cobra.Command {
+func newKubeconfigCommand(s Streams, c core) *cobra.Command {
 	o := cluster.KubeconfigOptions{}
 	cmd := &cobra.Command{
 		Use:   "kubeconfig NAME [--merge]",
@@ -27,8 +24,10 @@ context plex-NAME instead, with file mode 0600, the way up does.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name = args[0]
-			o.Kubeconfig = kubeconfigPath(kf)
-			b, err := cluster.Kubeconfig(cmd.Context(), o)
+			if o.Kubeconfig != "" && !o.Merge {
+				return errors.New("--kubeconfig says where --merge writes; without --merge the kubeconfig is printed: add --merge, or drop --kubeconfig")
+			}
+			b, err := c.kubeconfig(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -37,12 +36,13 @@ context plex-NAME instead, with file mode 0600, the way up does.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.Merge, "merge", false, "merge into the kubeconfig file as context plex-NAME instead of printing")
+	addKubeconfigFlag(cmd, &o.Kubeconfig, "with --merge, the kubeconfig file to write context plex-NAME into")
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "spec file that says which incus remote the plex is on (default: the default remote)")
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
 
-func newSSHCommand(s Streams) *cobra.Command {
+func newSSHCommand(s Streams, c core) *cobra.Command {
 	o := cluster.SSHOptions{}
 	var printOnly bool
 	cmd := &cobra.Command{
@@ -56,7 +56,7 @@ use). Your ~/.ssh/id_*.pub keys were given to root at node creation.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Node, o.Args = args[0], args[1:]
-			argv, err := cluster.SSHCommand(cmd.Context(), o)
+			argv, err := c.sshCommand(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -64,11 +64,7 @@ use). Your ~/.ssh/id_*.pub keys were given to root at node creation.`,
 				_, err := fmt.Fprintln(s.Out, strings.Join(argv, " "))
 				return err
 			}
-			path, err := exec.LookPath(argv[0])
-			if err != nil {
-				return fmt.Errorf("ssh is not installed: %w", err)
-			}
-			return syscall.Exec(path, argv, os.Environ())
+			return c.exec(argv)
 		},
 	}
 	cmd.Flags().BoolVar(&printOnly, "print", false, "print the ssh command instead of running it")

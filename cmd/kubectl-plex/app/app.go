@@ -5,7 +5,6 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/plex-dev/plex/core/version"
 )
@@ -19,6 +18,10 @@ type Streams struct {
 
 // NewCommand returns the root `kubectl plex` command.
 func NewCommand(s Streams) *cobra.Command {
+	return newCommand(s, realCore())
+}
+
+func newCommand(s Streams, c core) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kubectl-plex",
 		Short: "Real multi-node kubeadm clusters in Incus system containers",
@@ -31,7 +34,9 @@ Start with:
   kubectl plex plan -f examples/omniplex.yaml     # what would be created
   kubectl plex up -f examples/omniplex.yaml       # create it
   kubectl plex status                             # look at it
-  kubectl plex down omniplex                      # delete it`,
+  kubectl plex down omniplex                      # delete it
+
+` + kubectlFlagsHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl plex"},
@@ -39,18 +44,17 @@ Start with:
 	cmd.SetIn(s.In)
 	cmd.SetOut(s.Out)
 	cmd.SetErr(s.ErrOut)
-	kf := genericclioptions.NewConfigFlags(false)
-	kf.AddFlags(cmd.PersistentFlags())
+	cmd.SetFlagErrorFunc(explainFlagError)
 	cmd.AddCommand(
-		newPlanCommand(s),
-		newUpCommand(s, kf),
-		newJoinCommand(s, kf),
-		newDrainCommand(s),
-		newDownCommand(s, kf),
-		newStatusCommand(s),
-		newKubeconfigCommand(s, kf),
-		newSSHCommand(s),
-		newFluxstrapCommand(s),
+		newPlanCommand(s, c),
+		newUpCommand(s, c),
+		newJoinCommand(s, c),
+		newDrainCommand(s, c),
+		newDownCommand(s, c),
+		newStatusCommand(s, c),
+		newKubeconfigCommand(s, c),
+		newSSHCommand(s, c),
+		newFluxstrapCommand(s, c),
 		newVersionCommand(s, "kubectl-plex"),
 	)
 	return cmd

@@ -10,7 +10,7 @@ import (
 	"github.com/plex-dev/plex/core/status"
 )
 
-func newFluxstrapCommand(s Streams) *cobra.Command {
+func newFluxstrapCommand(s Streams, c core) *cobra.Command {
 	o := flux.StrapOptions{}
 	var export bool
 	var knownHosts string
@@ -62,7 +62,7 @@ add it to the repository. The server's host key is scanned unless
 				o.Export = s.Out
 			}
 			o.Log = status.New(s.ErrOut)
-			res, err := flux.Strap(cmd.Context(), o)
+			res, err := c.fluxstrap(cmd.Context(), o)
 			if err != nil {
 				return err
 			}

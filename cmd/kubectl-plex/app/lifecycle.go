@@ -5,21 +5,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 
 	"github.com/plex-dev/plex/core/cluster"
 	"github.com/plex-dev/plex/core/status"
 )
 
-// kubeconfigPath is the --kubeconfig flag's value, or "" for the default.
-func kubeconfigPath(f *genericclioptions.ConfigFlags) string {
-	if f.KubeConfig != nil {
-		return *f.KubeConfig
-	}
-	return ""
-}
-
-func newUpCommand(s Streams, kf *genericclioptions.ConfigFlags) *cobra.Command {
+func newUpCommand(s Streams, c core) *cobra.Command {
 	o := cluster.UpOptions{}
 	cmd := &cobra.Command{
 		Use:   "up -f FILE [NAME]",
@@ -45,20 +36,21 @@ anew.`,
 			if len(args) == 1 {
 				o.Name = args[0]
 			}
-			o.Kubeconfig = kubeconfigPath(kf)
 			o.Log = status.New(s.ErrOut)
-			return cluster.Up(cmd.Context(), o)
+			return c.up(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "plex spec file (required)")
+	addKubeconfigFlag(cmd, &o.Kubeconfig, "kubeconfig file to merge each plex's context plex-NAME into")
 	cmd.Flags().BoolVar(&o.Retain, "retain", false, "keep what a failed run created, for debugging")
 	cmd.Flags().BoolVar(&o.Recreate, "recreate", false, "delete the plex's instances first and build it anew")
 	cmd.Flags().DurationVar(&o.ReadyTimeout, "wait", 5*time.Minute, "how long to wait for every node to be Ready")
+	addNoWaitFlag(cmd, &o.NoWait)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
 
-func newJoinCommand(s Streams, kf *genericclioptions.ConfigFlags) *cobra.Command {
+func newJoinCommand(s Streams, c core) *cobra.Command {
 	o := cluster.JoinOptions{}
 	cmd := &cobra.Command{
 		Use:   "join -f FILE NAME [INDICES | --count N]",
@@ -84,20 +76,21 @@ keep them when the plex is re-created.`,
 			if (o.Indices == "") == (o.Count == 0) {
 				return fmt.Errorf("give either INDICES (like 4 or \"4-6\") or --count N")
 			}
-			o.Kubeconfig = kubeconfigPath(kf)
 			o.Log = status.New(s.ErrOut)
-			return cluster.Join(cmd.Context(), o)
+			return c.join(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "plex spec file (required)")
+	addKubeconfigFlag(cmd, &o.Kubeconfig, "kubeconfig file to merge the plex's context plex-NAME into")
 	cmd.Flags().IntVar(&o.Count, "count", 0, "add N workers at the next free indices")
 	cmd.Flags().BoolVar(&o.Retain, "retain", false, "keep what a failed run created, for debugging")
 	cmd.Flags().DurationVar(&o.ReadyTimeout, "wait", 5*time.Minute, "how long to wait for the new nodes to be Ready")
+	addNoWaitFlag(cmd, &o.NoWait)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
 
-func newDrainCommand(s Streams) *cobra.Command {
+func newDrainCommand(s Streams, c core) *cobra.Command {
 	o := cluster.DrainOptions{}
 	cmd := &cobra.Command{
 		Use:   "drain NODE [--delete]",
@@ -119,7 +112,7 @@ plex refuses when the members left would have no healthy majority (unless
 			o.Node = args[0]
 			o.Log = status.New(s.ErrOut)
 			o.Out = s.ErrOut
-			return cluster.Drain(cmd.Context(), o)
+			return c.drain(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "spec file that says which incus remote the node is on (default: the default remote)")
@@ -130,11 +123,12 @@ plex refuses when the members left would have no healthy majority (unless
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 0, "give up after this long; 0 waits forever, like kubectl")
 	cmd.Flags().BoolVar(&o.Delete, "delete", false, "after draining, reset the node and delete it from the cluster and from Incus")
 	cmd.Flags().BoolVar(&o.IgnoreQuorum, "ignore-quorum", false, "with --delete on a control-plane node, remove it even if etcd loses its quorum")
+	addNoWaitFlag(cmd, &o.NoWait)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
 
-func newDownCommand(s Streams, kf *genericclioptions.ConfigFlags) *cobra.Command {
+func newDownCommand(s Streams, c core) *cobra.Command {
 	o := cluster.DownOptions{}
 	cmd := &cobra.Command{
 		Use:   "down NAME | down -f FILE [NAME]",
@@ -158,12 +152,19 @@ remote the file names, in parallel.`,
 			if len(args) == 1 {
 				o.Name = args[0]
 			}
-			o.Kubeconfig = kubeconfigPath(kf)
 			o.Log = status.New(s.ErrOut)
-			return cluster.Down(cmd.Context(), o)
+			return c.down(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "spec file that says which incus remote the plex is on (default: the default remote)")
+	addKubeconfigFlag(cmd, &o.Kubeconfig, "kubeconfig file to remove the plex's context plex-NAME from")
+	addNoWaitFlag(cmd, &o.NoWait)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
+}
+
+// addNoWaitFlag is --no-wait, for the verbs that hold a plex's lock while
+// they run (up, join, drain, down).
+func addNoWaitFlag(cmd *cobra.Command, noWait *bool) {
+	cmd.Flags().BoolVar(noWait, "no-wait", false, "fail at once if another run holds the plex, instead of waiting")
 }

@@ -18,7 +18,7 @@ type planOptions struct {
 
 var planFormats = []string{"table", "yaml", "json", "hosts", "genders", "ansible"}
 
-func newPlanCommand(s Streams) *cobra.Command {
+func newPlanCommand(s Streams, c core) *cobra.Command {
 	o := &planOptions{}
 	cmd := &cobra.Command{
 		Use:   "plan -f FILE [NAME]",
@@ -52,7 +52,7 @@ inventory).`,
 			if o.output != "table" && o.output != "yaml" && o.output != "json" {
 				o.Offline = true
 			}
-			res, err := cluster.Plan(cmd.Context(), o.PlanOptions)
+			res, err := c.plan(cmd.Context(), o.PlanOptions)
 			if err != nil {
 				return err
 			}
@@ -113,7 +113,7 @@ func writePlan(w io.Writer, format string, res *cluster.PlanResult) error {
 // addTargetFlags adds the flags that point a verb at another Incus remote or
 // project than the spec's.
 func addTargetFlags(cmd *cobra.Command, t *cluster.Target) {
-	cmd.Flags().StringVar(&t.Remote, "remote", "", "incus remote to use for every plex, overriding the spec (names from `incus remote list`)")
+	cmd.Flags().StringVar(&t.Remote, "remote", "", "incus remote to use for every plex, overriding the spec (names from 'incus remote list')")
 	cmd.Flags().StringVar(&t.Project, "project", "", "incus project to use, overriding the spec")
 	cmd.Flags().StringVar(&t.IncusConfig, "incus-config", "", "incus client config.yml (default: $INCUS_CONF/config.yml or ~/.config/incus/config.yml, like the incus CLI)")
 }

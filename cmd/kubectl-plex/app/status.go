@@ -10,7 +10,7 @@ import (
 	"github.com/plex-dev/plex/core/cluster"
 )
 
-func newStatusCommand(s Streams) *cobra.Command {
+func newStatusCommand(s Streams, c core) *cobra.Command {
 	o := cluster.StatusOptions{}
 	var output string
 	cmd := &cobra.Command{
@@ -36,7 +36,7 @@ file's order, and a plex that is not up shows its planned nodes as absent.`,
 			if output != "table" && output != "json" && output != "yaml" {
 				return fmt.Errorf("unknown output format %q: use table, json or yaml", output)
 			}
-			st, err := cluster.Status(cmd.Context(), o)
+			st, err := c.status(cmd.Context(), o)
 			if err != nil {
 				return err
 			}

@@ -20,7 +20,7 @@ func run(t *testing.T, stdin string, args ...string) (string, string, error) {
 
 func TestHelp(t *testing.T) {
 	for verb, wants := range map[string][]string{
-		"up":     {"--engine", "--upstream", "--skip-tls-verify", "--zot-binary", "hosts.toml", "local-registry-hosting"},
+		"up":     {"--engine", "--upstream", "--skip-tls-verify", "--zot-binary", "--retain", "hosts.toml", "local-registry-hosting"},
 		"warm":   {"--kubernetes-version", "--from-cluster", "--platform", "--jobs", "-o, --output"},
 		"status": {"-o, --output"},
 		"down":   {"--purge"},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/plex-dev/plex/core/cli"
 	"github.com/plex-dev/plex/core/registry"
+	"github.com/plex-dev/plex/core/registry/warm"
 )
 
 func newStatusCommand(g *globalOptions, s Streams) *cobra.Command {
@@ -52,7 +53,7 @@ it is mirrored, the bytes and blobs stored and the repositories cached.`,
 					plex = "-"
 				}
 				fmt.Fprintf(s.Out, "cache %s (plex %s): %s, %s at %s, volume %s/%s, %s stored\n",
-					c.Instance, plex, c.Engine, c.Status, c.Address, c.Pool, c.Volume, registry.HumanBytes(c.Size))
+					c.Instance, plex, c.Engine, c.Status, c.Address, c.Pool, c.Volume, warm.HumanBytes(c.Size))
 				if c.Error != "" {
 					fmt.Fprintf(s.Out, "  storage not read: %s\n", c.Error)
 				}
@@ -67,7 +68,7 @@ it is mirrored, the bytes and blobs stored and the repositories cached.`,
 					if repos == "" {
 						repos = "-"
 					}
-					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", u.Name, from, u.Mirror, registry.HumanBytes(u.Size), u.Blobs, repos)
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", u.Name, from, u.Mirror, warm.HumanBytes(u.Size), u.Blobs, repos)
 				}
 				if err := tw.Flush(); err != nil {
 					return err

@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plex-dev/plex/core/registry"
+	"github.com/plex-dev/plex/core/registry/engine"
+	"github.com/plex-dev/plex/core/registry/mirror"
 )
 
 // upFlags are up's flags before they become registry.UpOptions.
@@ -79,7 +81,7 @@ deleted (never the content of an existing volume), unless --retain.`,
 				return fmt.Errorf("--address and --instance are for a cache without a spec; with -f, the spec's registry node says where the cache goes")
 			}
 			for _, u := range f.upstreams {
-				up, err := registry.ParseUpstream(u)
+				up, err := engine.ParseUpstream(u)
 				if err != nil {
 					return err
 				}
@@ -101,14 +103,15 @@ deleted (never the content of an existing volume), unless --retain.`,
 	fl.StringVar(&f.o.Network, "network", "", "managed Incus network without a spec (default incusbr0)")
 	fl.StringVar(&f.o.StoragePool, "storage-pool", "", "pool of the instance and the cache volume without a spec (default: the default profile's)")
 	fl.StringVar(&f.o.Image, "image", "", "image alias without a spec (default "+registry.DefaultImage+")")
-	fl.StringVar(&f.o.Engine, "engine", registry.EngineZot, "cache engine: "+strings.Join(registry.Engines, " or "))
-	fl.StringArrayVar(&f.upstreams, "upstream", nil, "upstream to mirror, NAME or NAME=URL (repeatable; default: "+strings.Join(registry.DefaultUpstreamNames, ", ")+")")
+	fl.StringVar(&f.o.Engine, "engine", engine.EngineZot, "cache engine: "+strings.Join(engine.Engines, " or "))
+	fl.StringArrayVar(&f.upstreams, "upstream", nil, "upstream to mirror, NAME or NAME=URL (repeatable; default: "+strings.Join(engine.DefaultUpstreamNames, ", ")+")")
 	fl.StringArrayVar(&f.o.SkipTLSVerify, "skip-tls-verify", nil, "upstream NAME whose TLS certificate is not verified (repeatable)")
 	fl.StringVar(&f.o.ZotBinary, "zot-binary", "", "local Zot binary (air-gapped); default: download Zot's release")
 	fl.StringVar(&f.o.ZotVersion, "zot-version", registry.DefaultZotVersion, "Zot release to download")
 	fl.StringVar(&f.o.VolumeSize, "volume-size", "", "size limit of a new cache volume, like 50GiB (default: none)")
 	fl.StringVar(&f.o.Kubeconfig, "kubeconfig", "", "kubeconfig holding the plex's context plex-NAME (default: like kubectl)")
 	fl.BoolVar(&f.o.Retain, "retain", false, "on failure keep what this run created, for debugging")
+	fl.BoolVar(&f.o.NoWait, "no-wait", false, "fail at once if another run holds the cache instance, instead of waiting")
 	return cmd
 }
 
@@ -120,7 +123,7 @@ func printUp(s Streams, res *registry.UpResult) error {
 	}
 	fmt.Fprintf(s.Out, "cache %s (%s) at %s: %s in %s; storage on volume %s/%s\n",
 		c.Instance, c.Engine, c.Address, state, res.Elapsed.Round(100*time.Millisecond), c.Pool, c.Volume)
-	m := c.Mirrors()
+	m := c.Mirrors(c.Address)
 	ups := make([]string, 0, len(m))
 	for u := range m {
 		ups = append(ups, u)
@@ -138,7 +141,7 @@ func printUp(s Streams, res *registry.UpResult) error {
 		fmt.Fprintf(s.Out, "nodes pointed at the cache: %s\n", strings.Join(res.Nodes, ", "))
 	}
 	if res.ConfigMap != "" {
-		fmt.Fprintf(s.Out, "ConfigMap kube-public/%s: %s\n", registry.HostingConfigMapName, res.ConfigMap)
+		fmt.Fprintf(s.Out, "ConfigMap %s/%s: %s\n", mirror.HostingConfigMapNamespace, mirror.HostingConfigMapName, res.ConfigMap)
 	}
 	return nil
 }

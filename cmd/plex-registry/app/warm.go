@@ -9,10 +9,11 @@ import (
 
 	"github.com/plex-dev/plex/core/cli"
 	"github.com/plex-dev/plex/core/registry"
+	"github.com/plex-dev/plex/core/registry/warm"
 )
 
 func newWarmCommand(g *globalOptions, s Streams) *cobra.Command {
-	o := registry.WarmCacheOptions{}
+	o := registry.WarmOptions{}
 	var output string
 	var platforms []string
 	cmd := &cobra.Command{
@@ -60,7 +61,7 @@ The cache is the only one on the server, or the one of --plex, --instance or
 			o.Log = g.log(s)
 			o.Progress = s.ErrOut
 			o.Interactive = interactive(s.ErrOut)
-			rep, err := registry.WarmCache(cmd.Context(), o)
+			rep, err := registry.Warm(cmd.Context(), o)
 			if rep != nil {
 				if output == "json" {
 					if perr := cli.WriteData(s.Out, output, rep); perr != nil {
@@ -90,7 +91,7 @@ The cache is the only one on the server, or the one of --plex, --instance or
 	return cmd
 }
 
-func printWarm(s Streams, r *registry.WarmReport) {
+func printWarm(s Streams, r *warm.Report) {
 	for _, im := range r.Images {
 		if im.Error != "" {
 			fmt.Fprintf(s.Out, " ✗ %s: %s\n", im.Image, im.Error)
@@ -104,7 +105,7 @@ func printWarm(s Streams, r *registry.WarmReport) {
 		if im.Attempts > 1 {
 			retried = fmt.Sprintf(", %d attempts", im.Attempts)
 		}
-		fmt.Fprintf(s.Out, " ✓ %s%s: %d blobs, %s%s (%s)\n", im.Image, plats, im.Blobs, registry.HumanBytes(im.Size), retried, short(im.Digest))
+		fmt.Fprintf(s.Out, " ✓ %s%s: %d blobs, %s%s (%s)\n", im.Image, plats, im.Blobs, warm.HumanBytes(im.Size), retried, short(im.Digest))
 	}
 	stored := ""
 	if r.Stored != nil {
@@ -112,7 +113,7 @@ func printWarm(s Streams, r *registry.WarmReport) {
 	}
 	fmt.Fprintf(s.Out, "warmed %d image(s), %d manifests: %d blobs (%d fetched, %d cached already, %d shared, %d failed), %s fetched (%s cached already) in %.1fs, %s/s, %d retries%s\n",
 		len(r.Images), r.Manifests, r.Blobs, r.Fetched, r.Skipped, r.Shared, r.Failed,
-		registry.HumanBytes(r.Bytes), registry.HumanBytes(r.SkippedBytes), r.Seconds, registry.HumanBytes(int64(r.Throughput)), r.Retries, stored)
+		warm.HumanBytes(r.Bytes), warm.HumanBytes(r.SkippedBytes), r.Seconds, warm.HumanBytes(int64(r.Throughput)), r.Retries, stored)
 }
 
 func short(digest string) string {

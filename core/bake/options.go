@@ -1,0 +1,150 @@
+package bake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/plex-dev/plex/core/status"
+)
+
+// Options are the inputs of Bake. Zero values mean the defaults.
+type Options struct {
+	// Type is the node type: TypeKube or TypeRegistry.
+	Type string
+	// Base is the OS image to start from: a local alias or fingerprint
+	// ("debian12"), or "remote:alias" on a remote of the incus client
+	// configuration ("images:debian/12/cloud").
+	Base string
+	// Alias is the image alias to publish; default DefaultAlias(Base, Type).
+	Alias string
+	// KubernetesVersion of kubeadm, kubelet and kubectl; default
+	// DefaultKubernetesVersion.
+	KubernetesVersion string
+	// KubeArtifacts is a directory with kubeadm, kubelet and kubectl of that
+	// version (air-gapped use). Empty means downloading the upstream release
+	// binaries from ReleaseURL, checked against their published sha256.
+	KubeArtifacts string
+	// ReleaseURL overrides DefaultReleaseURL.
+	ReleaseURL string
+	// DownloadCache keeps downloaded release binaries; default
+	// <user cache dir>/plex/kubernetes.
+	DownloadCache string
+	// HTTPClient downloads release binaries; nil means http.DefaultClient.
+	HTTPClient *http.Client
+	// AptProxy is an http:// proxy URL for apt in the transient instance,
+	// for networks where the instance reaches the base's mirror only through
+	// a proxy. It is not left in the image.
+	AptProxy string
+	// Compression of the published image: "none" (default: fastest, for
+	// images used on the server that baked them), "zstd", "gzip", ….
+	Compression string
+	// VM bakes a virtual-machine image instead of a container image.
+	VM bool
+	// Force bakes even when the alias's image has the same inputs.
+	Force bool
+	// Retain leaves the transient instance (and any image) in place when
+	// the bake fails, for debugging.
+	Retain bool
+	// Wait waits for a running bake of the same alias to finish instead of
+	// refusing.
+	Wait bool
+	// DryRun lists the actions and does nothing.
+	DryRun bool
+	// BootTimeout bounds the wait for the instance to boot; default 3 min.
+	BootTimeout time.Duration
+	// Log receives the status lines; nil prints nothing.
+	Log *status.Logger
+
+	// afterStep, when set, runs after each action (by its key) and fails
+	// the action when it returns an error: the tests' way to make a bake
+	// fail.
+	afterStep func(ctx context.Context, step, instance string) error
+}
+
+var (
+	kubeVersionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+	compressions  = []string{"none", "gzip", "zstd", "xz", "bzip2", "lzma", "lz4", "squashfs"}
+)
+
+// complete validates the options and fills in the defaults, reporting every
+// problem at once.
+func (o Options) complete() (Options, error) {
+	var errs []error
+	switch o.Type {
+	case TypeKube, TypeRegistry:
+	case "":
+		errs = append(errs, fmt.Errorf("no node type given (known types: %s, %s)", TypeKube, TypeRegistry))
+	default:
+		errs = append(errs, fmt.Errorf("%w %q (known types: %s, %s)", ErrUnknownType, o.Type, TypeKube, TypeRegistry))
+	}
+	if o.Base == "" {
+		errs = append(errs, errors.New("no base image given: name a local image alias like debian12, or a remote one like images:debian/12/cloud"))
+	} else if BaseName(o.Base) == "" {
+		errs = append(errs, fmt.Errorf("base %q has no letters or digits to name the image after; give --alias", o.Base))
+	}
+	if o.Alias == "" && o.Base != "" {
+		o.Alias = DefaultAlias(o.Base, o.Type)
+	}
+	if o.Alias != "" && (strings.ContainsAny(o.Alias, "/: \t\n") || len(o.Alias) > 200) {
+		errs = append(errs, fmt.Errorf("alias %q is not a valid image alias: no '/', ':' or spaces", o.Alias))
+	}
+	if o.KubernetesVersion == "" {
+		o.KubernetesVersion = DefaultKubernetesVersion
+	}
+	if !kubeVersionRE.MatchString(o.KubernetesVersion) {
+		errs = append(errs, fmt.Errorf("kubernetes version %q is not a release version like %s", o.KubernetesVersion, DefaultKubernetesVersion))
+	}
+	if o.KubeArtifacts != "" {
+		abs, err := filepath.Abs(o.KubeArtifacts)
+		if err == nil {
+			o.KubeArtifacts = abs
+		}
+		if st, err := os.Stat(o.KubeArtifacts); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("kube artifacts %q is not a directory", o.KubeArtifacts))
+		}
+	}
+	if o.ReleaseURL == "" {
+		o.ReleaseURL = DefaultReleaseURL
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = http.DefaultClient
+	}
+	if o.DownloadCache == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		o.DownloadCache = filepath.Join(dir, "plex", "kubernetes")
+	}
+	if o.AptProxy != "" {
+		u, err := url.Parse(o.AptProxy)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("apt proxy %q is not an http:// URL like http://10.0.0.1:3142", o.AptProxy))
+		}
+	}
+	if o.Compression == "" {
+		o.Compression = "none"
+	}
+	known := false
+	for _, c := range compressions {
+		known = known || o.Compression == c
+	}
+	if !known {
+		errs = append(errs, fmt.Errorf("compression %q is not one of %s", o.Compression, strings.Join(compressions, ", ")))
+	}
+	if o.BootTimeout <= 0 {
+		o.BootTimeout = 3 * time.Minute
+	}
+	if o.Log == nil {
+		o.Log = status.Discard()
+	}
+	return o, errors.Join(errs...)
+}

@@ -1,0 +1,220 @@
+package engine_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/plex-dev/plex/core/registry/engine"
+	"github.com/plex-dev/plex/core/registry/internal/fixture"
+)
+
+func TestZotConfigGolden(t *testing.T) {
+	for _, tt := range []struct {
+		golden string
+		ups    []engine.Upstream
+		skip   []string
+	}{
+		{"zot-default.json", nil, nil},
+		{"zot-lab.json", fixture.LabUpstreams(t), []string{"myreg.lab:5443"}},
+	} {
+		l, err := engine.NewLayout(engine.EngineZot, tt.ups, tt.skip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := engine.NewZotConfig(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := cfg.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertGolden(t, tt.golden, b)
+	}
+	l, _ := engine.NewLayout(engine.EngineZot, fixture.LabUpstreams(t), []string{"myreg.lab:5443"})
+	script, err := l.ProvisionScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertGolden(t, "provision-zot-lab.sh", []byte(script))
+}
+
+// TestZotConfigSchema checks the rendered file against the names of Zot's
+// documented schema (examples/config-sync.json, config-docker-compat-sync.json
+// and pkg/extensions/config/sync/config.go in project-zot/zot): a typo in a
+// JSON tag would make Zot ignore the setting silently.
+func TestZotConfigSchema(t *testing.T) {
+	l, err := engine.NewLayout(engine.EngineZot, fixture.LabUpstreams(t), []string{"myreg.lab:5443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := engine.NewZotConfig(l)
+	b, _ := cfg.JSON()
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(v any) []string {
+		var out []string
+		for k := range v.(map[string]any) {
+			out = append(out, k)
+		}
+		return out
+	}
+	allowed := map[string][]string{
+		"":                       {"distSpecVersion", "storage", "http", "log", "extensions"},
+		"storage":                {"rootDirectory", "dedupe", "gc"},
+		"http":                   {"address", "port", "compat"},
+		"log":                    {"level"},
+		"extensions":             {"sync"},
+		"extensions.sync":        {"enable", "registries"},
+		"registries[]":           {"urls", "onDemand", "tlsVerify", "preserveDigest", "content"},
+		"registries[].content[]": {"prefix", "destination"},
+	}
+	check := func(path string, v any) {
+		for _, k := range keys(v) {
+			if !strings.Contains(" "+strings.Join(allowed[path], " ")+" ", " "+k+" ") {
+				t.Errorf("%s: key %q is not in Zot's documented schema", path, k)
+			}
+		}
+	}
+	check("", doc)
+	for _, k := range []string{"storage", "http", "log", "extensions"} {
+		check(k, doc[k])
+	}
+	sync := doc["extensions"].(map[string]any)["sync"].(map[string]any)
+	check("extensions.sync", sync)
+	regs := sync["registries"].([]any)
+	if len(regs) != 3 {
+		t.Fatalf("%d registries", len(regs))
+	}
+	for _, r := range regs {
+		check("registries[]", r)
+		rm := r.(map[string]any)
+		if rm["onDemand"] != true || rm["preserveDigest"] != true {
+			t.Errorf("registry %v: not on demand with preserved digests", rm["urls"])
+		}
+		for _, c := range rm["content"].([]any) {
+			check("registries[].content[]", c)
+		}
+	}
+	if c := doc["http"].(map[string]any)["compat"].([]any); len(c) != 1 || c[0] != "docker2s2" {
+		t.Errorf("http.compat = %v", c)
+	}
+	// TLS verification stays on except where turned off.
+	for _, r := range regs {
+		rm := r.(map[string]any)
+		url := rm["urls"].([]any)[0].(string)
+		if want := url != "https://myreg.lab:5443"; rm["tlsVerify"] != want {
+			t.Errorf("%s: tlsVerify %v, want %v", url, rm["tlsVerify"], want)
+		}
+	}
+}
+
+func TestDistributionConfigGolden(t *testing.T) {
+	l, err := engine.NewLayout(engine.EngineDistribution, fixture.LabUpstreams(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := l.Endpoint("registry.k8s.io")
+	if !ok {
+		t.Fatal("no registry.k8s.io endpoint")
+	}
+	for golden, offline := range map[string]bool{"distribution-registry.k8s.io.yml": false, "distribution-registry.k8s.io.offline.yml": true} {
+		b, err := engine.NewDistributionConfig(e, offline).YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertGolden(t, golden, b)
+		// It parses back as YAML with the keys docker-registry 2.8 reads.
+		var doc map[string]any
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc["version"] != "0.1" {
+			t.Errorf("version = %v", doc["version"])
+		}
+		_, proxied := doc["proxy"]
+		if proxied == offline {
+			t.Errorf("offline=%v but proxy section present=%v", offline, proxied)
+		}
+	}
+	script, err := l.ProvisionScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertGolden(t, "provision-distribution-lab.sh", []byte(script))
+}
+
+func TestLayoutPorts(t *testing.T) {
+	l, err := engine.NewLayout(engine.EngineDistribution, append(fixture.LabUpstreams(t), engine.Upstream{Name: "a.example", URL: "https://a.example", TLSVerify: true}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, e := range l.Endpoints {
+		got[e.Name] = e.Port
+	}
+	want := map[string]int{"a.example": 5010, "docker.io": 5001, "myreg.lab:5443": 5011, "registry.k8s.io": 5002}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s on port %d, want %d", k, got[k], v)
+		}
+	}
+	z, err := engine.NewLayout(engine.EngineZot, fixture.LabUpstreams(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := z.Ports(); len(p) != 1 || p[0] != engine.ZotPort {
+		t.Errorf("zot ports %v", p)
+	}
+	if e, _ := z.Endpoint("myreg.lab:5443"); e.Prefix != "myreg.lab_5443" {
+		t.Errorf("zot prefix of myreg.lab:5443 is %q", e.Prefix)
+	}
+	if units := l.Units(); len(units) != 4 || units[0] != "plex-registry-a.example.service" || units[2] != "plex-registry-myreg.lab_5443.service" {
+		t.Errorf("units %v", units)
+	}
+}
+
+func TestLayoutErrors(t *testing.T) {
+	for _, tt := range []struct {
+		engine string
+		ups    []engine.Upstream
+		skip   []string
+		want   string
+	}{
+		{"podman", nil, nil, `unknown cache engine "podman"`},
+		{engine.EngineDistribution, nil, []string{"quay.io"}, "cannot turn off TLS verification toward https://quay.io"},
+		{engine.EngineZot, nil, []string{"nosuch.io"}, "nosuch.io, which is not an upstream"},
+		{engine.EngineZot, []engine.Upstream{{Name: "docker.io", URL: "https://registry-1.docker.io"}, {Name: "docker.io", URL: "https://x"}}, nil, "docker.io is given twice"},
+		{engine.EngineZot, []engine.Upstream{{Name: "Bad_Name", URL: "https://x"}}, nil, "not a registry host"},
+		{engine.EngineZot, []engine.Upstream{{Name: "x.io", URL: "ftp://x.io"}}, nil, "is not a registry URL"},
+		{engine.EngineZot, []engine.Upstream{{Name: "x.io", URL: "https://x.io/v2/foo"}}, nil, "no path"},
+	} {
+		_, err := engine.NewLayout(tt.engine, tt.ups, tt.skip)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s %v %v: err = %v, want %q", tt.engine, tt.ups, tt.skip, err, tt.want)
+		}
+	}
+	// An http:// lab upstream needs no TLS, so turning verification off is fine.
+	if _, err := engine.NewLayout(engine.EngineDistribution, []engine.Upstream{{Name: "registry.k8s.io", URL: "http://10.212.0.1:5000", TLSVerify: true}}, []string{"registry.k8s.io"}); err != nil {
+		t.Errorf("http upstream with verification off: %v", err)
+	}
+}
+
+func TestParseUpstream(t *testing.T) {
+	u, err := engine.ParseUpstream(" Docker.io ")
+	if err != nil || u.Name != "docker.io" || u.URL != "https://registry-1.docker.io" || !u.TLSVerify {
+		t.Errorf("docker.io: %+v %v", u, err)
+	}
+	u, err = engine.ParseUpstream("registry.k8s.io=http://10.212.0.1:5000")
+	if err != nil || u.URL != "http://10.212.0.1:5000" {
+		t.Errorf("override: %+v %v", u, err)
+	}
+	if _, err := engine.ParseUpstream("registry.k8s.io=10.212.0.1:5000"); err == nil {
+		t.Error("a URL without scheme was accepted")
+	}
+}

@@ -1,0 +1,57 @@
+package warm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// permanentError is a failure retrying cannot mend.
+type permanentError struct{ error }
+
+func (p permanentError) Unwrap() error { return p.error }
+
+func permanent(err error) error { return permanentError{err} }
+
+// retryable reports whether trying again may help: network trouble, a
+// short read, a server error or rate limit; not a missing image, a denial
+// or a bad reference.
+func retryable(err error) bool {
+	if errors.As(err, new(permanentError)) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return te.StatusCode >= 500 || te.StatusCode == http.StatusTooManyRequests || te.StatusCode == http.StatusRequestTimeout
+	}
+	return true
+}
+
+// retry runs f up to Attempts times, waiting RetryDelay (doubling) between
+// attempts, and returns how many it made.
+func (w *warmer) retry(ctx context.Context, f func() error) (int, error) {
+	delay := w.o.RetryDelay
+	for attempt := 1; ; attempt++ {
+		err := f()
+		if err == nil {
+			return attempt, nil
+		}
+		if attempt >= w.o.Attempts || !retryable(err) || ctx.Err() != nil {
+			if attempt > 1 {
+				err = fmt.Errorf("%w (after %d attempts)", err, attempt)
+			}
+			return attempt, err
+		}
+		w.retries.Add(1)
+		select {
+		case <-ctx.Done():
+			return attempt, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}
