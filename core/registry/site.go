@@ -80,14 +80,12 @@ type site struct {
 
 // siteFromSpec finds the registry node of a plex in a spec file.
 func siteFromSpec(file, name string) (*site, error) {
-	cfg, err := spec.Load(file)
+	// The one loader every verb uses; with no Live it only reads the file.
+	loaded, err := plan.Load(context.Background(), plan.Options{File: file})
 	if err != nil {
 		return nil, err
 	}
-	p, err := plan.Resolve(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("resolving %s: %w", file, err)
-	}
+	p := loaded.Plan
 	var withCache []string
 	for _, px := range p.Plexes {
 		for _, n := range px.Nodes {
