@@ -30,13 +30,18 @@ func (i Instance) Plex() string {
 	return i.Config[LabelPlex]
 }
 
-// instanceJSON is an instance as /1.0/instances/{name} gives it; only the
-// writable fields plex sends back are kept whole.
+// instanceJSON is an instance as /1.0/instances/{name} gives it: the
+// writable part, which a read-modify-write sends back whole, and the state.
 type instanceJSON struct {
-	Name         string                       `json:"name"`
-	Status       string                       `json:"status"`
-	StatusCode   int                          `json:"status_code"`
-	Location     string                       `json:"location"`
+	instancePut
+	Name       string `json:"name"`
+	Status     string `json:"status"`
+	StatusCode int    `json:"status_code"`
+	Location   string `json:"location"`
+}
+
+// instancePut is the writable part of an instance (PUT /1.0/instances/{name}).
+type instancePut struct {
 	Architecture string                       `json:"architecture"`
 	Config       map[string]string            `json:"config"`
 	Devices      map[string]map[string]string `json:"devices"`
@@ -262,7 +267,7 @@ func (s *Server) SetInstanceConfig(ctx context.Context, name string, kv map[stri
 		if !changed {
 			return nil
 		}
-		put := instancePut{Config: in.Config, Devices: in.Devices, Profiles: in.Profiles, Ephemeral: in.Ephemeral, Stateful: in.Stateful, Description: in.Description, Architecture: in.Architecture}
+		put := in.instancePut
 		_, err = s.c.Do(ctx, rest.Request{Method: http.MethodPut, Path: rest.Path("instances", name), ETag: etag, Body: put})
 		if rest.IsPreconditionFailed(err) && attempt < 3 {
 			continue
@@ -272,16 +277,6 @@ func (s *Server) SetInstanceConfig(ctx context.Context, name string, kv map[stri
 		}
 		return nil
 	}
-}
-
-type instancePut struct {
-	Architecture string                       `json:"architecture"`
-	Config       map[string]string            `json:"config"`
-	Devices      map[string]map[string]string `json:"devices"`
-	Ephemeral    bool                         `json:"ephemeral"`
-	Profiles     []string                     `json:"profiles"`
-	Stateful     bool                         `json:"stateful"`
-	Description  string                       `json:"description"`
 }
 
 // Addresses returns the instance's global IPv4 addresses by interface.

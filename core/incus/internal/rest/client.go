@@ -154,43 +154,51 @@ func (c *Client) send(ctx context.Context, r Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// call makes a request and decodes its envelope. A read (GET) whose
-// connection drops on the way, before or during the body, is made again: it
+// retrying runs one attempt of a call, and again when it is a read (GET)
+// whose connection dropped on the way, before or during the body: a read
 // changes nothing on the server. A write is never repeated here.
-func (c *Client) call(ctx context.Context, r Request) (*envelope, http.Header, error) {
+func (c *Client) retrying(ctx context.Context, method string, attempt func() error) error {
 	attempts := 1
-	if r.Method == http.MethodGet {
+	if method == http.MethodGet {
 		attempts = 3
 	}
 	var err error
 	for i := 0; i < attempts; i++ {
 		if i > 0 {
 			if werr := sleep(ctx, time.Duration(i)*c.backoff); werr != nil {
-				return nil, nil, werr
+				return werr
 			}
 		}
-		var resp *http.Response
-		resp, err = c.send(ctx, r)
-		if err != nil {
-			if ctx.Err() != nil || !Dropped(err) {
-				return nil, nil, err
-			}
-			continue
-		}
-		var env *envelope
-		env, err = decodeEnvelope(resp, r.Method, r.Path)
-		resp.Body.Close()
+		err = attempt()
 		if err == nil {
-			return env, resp.Header, nil
+			return nil
 		}
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return ctx.Err()
 		}
 		if !Dropped(err) {
-			return nil, nil, err
+			return err
 		}
 	}
-	return nil, nil, err
+	return err
+}
+
+// call makes a request and decodes its envelope.
+func (c *Client) call(ctx context.Context, r Request) (env *envelope, h http.Header, err error) {
+	err = c.retrying(ctx, r.Method, func() error {
+		resp, err := c.send(ctx, r)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		env, err = decodeEnvelope(resp, r.Method, r.Path)
+		h = resp.Header
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return env, h, nil
 }
 
 // Sync makes a call that Incus answers at once, decodes the metadata into
@@ -225,34 +233,23 @@ func (c *Client) Sync(ctx context.Context, r Request, out any) (string, error) {
 
 // Stream makes a call whose answer is not an envelope (a file's content).
 // An error status is decoded into an *Error. The caller closes the body.
-func (c *Client) Stream(ctx context.Context, r Request) (*http.Response, error) {
-	attempts := 1
-	if r.Method == http.MethodGet {
-		attempts = 3
-	}
-	var err error
-	for i := 0; i < attempts; i++ {
-		if i > 0 {
-			if werr := sleep(ctx, time.Duration(i)*c.backoff); werr != nil {
-				return nil, werr
-			}
-		}
-		var resp *http.Response
+func (c *Client) Stream(ctx context.Context, r Request) (resp *http.Response, err error) {
+	err = c.retrying(ctx, r.Method, func() error {
 		resp, err = c.send(ctx, r)
 		if err != nil {
-			if ctx.Err() != nil || !Dropped(err) {
-				return nil, err
-			}
-			continue
+			return err
 		}
 		if resp.StatusCode >= 400 {
+			defer resp.Body.Close()
 			_, err = decodeEnvelope(resp, r.Method, r.Path)
-			resp.Body.Close()
-			return nil, err
+			return err
 		}
-		return resp, nil
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, err
+	return resp, nil
 }
 
 // Dropped reports whether err is a connection that broke on the way (reset,
