@@ -7,12 +7,15 @@ import (
 	"github.com/plex-dev/plex/core/registry/engine"
 )
 
-// Status is what a cache holds.
+// Status is what a cache holds, and whether its upstreams answer.
 type Status struct {
 	*Cache
 	// Size is the bytes stored on the cache volume, over all upstreams.
-	Size      int64            `json:"size"`
-	Upstreams []UpstreamStatus `json:"upstreams"`
+	Size int64 `json:"size"`
+	// RepositoryCount is how many repositories the cache holds, over all
+	// upstreams.
+	RepositoryCount int              `json:"repositoryCount"`
+	Upstreams       []UpstreamStatus `json:"upstreams"`
 	// Error says why the storage could not be read (a stopped instance).
 	Error string `json:"error,omitempty"`
 }
@@ -24,8 +27,11 @@ type UpstreamStatus struct {
 	TLSVerify bool   `json:"tlsVerify"`
 	// Mirror is the URL the nodes' hosts.toml names.
 	Mirror string `json:"mirror"`
-	Size   int64  `json:"size"`
-	Blobs  int    `json:"blobs"`
+	// Probe is whether URL answers now, asked from where plex-registry
+	// runs: while it does not, the cache serves only what it holds.
+	Probe Probe `json:"probe"`
+	Size  int64 `json:"size"`
+	Blobs int   `json:"blobs"`
 	// Repositories are the repositories cached, as the upstream names them.
 	Repositories []string `json:"repositories"`
 }
@@ -45,6 +51,8 @@ func GetStatus(ctx context.Context, s Selector) ([]Status, error) {
 
 func statusOf(ctx context.Context, srv Server, c *Cache) Status {
 	st := Status{Cache: c}
+	// The upstreams are asked while the storage is read, which takes longer.
+	probes := probeAll(ctx, c)
 	var facts engine.Storage
 	if c.Running() {
 		rctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -57,13 +65,15 @@ func statusOf(ctx context.Context, srv Server, c *Cache) Status {
 	} else {
 		st.Error = "the instance is " + c.Status + ": start it with `plex-registry up`"
 	}
+	answers := probes()
 	for _, e := range c.Endpoints {
 		us := UpstreamStatus{Name: e.Name, URL: e.URL, TLSVerify: e.TLSVerify, Mirror: e.MirrorURL(c.Address),
-			Size: facts.Size[e.Name], Blobs: len(facts.Blobs[e.Name]), Repositories: facts.Repos[e.Name]}
+			Probe: answers[e.Name], Size: facts.Size[e.Name], Blobs: len(facts.Blobs[e.Name]), Repositories: facts.Repos[e.Name]}
 		if us.Repositories == nil {
 			us.Repositories = []string{}
 		}
 		st.Size += us.Size
+		st.RepositoryCount += len(us.Repositories)
 		st.Upstreams = append(st.Upstreams, us)
 	}
 	return st

@@ -17,10 +17,15 @@ func newStatusCommand(g *globalOptions, s Streams) *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
 		Use:   "status [NAME]",
-		Short: "List the caches: upstreams, size, cached repositories",
+		Short: "List the caches: upstreams and whether they answer, size, cached repositories",
 		Long: `List the caches on the Incus server (or the cache of plex NAME, of -f SPEC,
-or --instance): engine, address, state, storage volume, and per upstream where
-it is mirrored, the bytes and blobs stored and the repositories cached.`,
+or --instance): engine, address, state, storage volume, how many repositories
+and bytes it holds, and per upstream where it is mirrored, whether it answers
+now, the bytes and blobs stored and the repositories cached.
+
+Whether an upstream answers is asked from this machine (GET /v2/, at most 2s;
+200 or 401 is an answer), not from the cache instance. While an upstream does
+not answer, the cache serves only what it holds.`,
 		Example: `  plex-registry status
   plex-registry status omniplex -o json`,
 		Args: cobra.MaximumNArgs(1),
@@ -52,13 +57,13 @@ it is mirrored, the bytes and blobs stored and the repositories cached.`,
 				if plex == "" {
 					plex = "-"
 				}
-				fmt.Fprintf(s.Out, "cache %s (plex %s): %s, %s at %s, volume %s/%s, %s stored\n",
-					c.Instance, plex, c.Engine, c.Status, c.Address, c.Pool, c.Volume, warm.HumanBytes(c.Size))
+				fmt.Fprintf(s.Out, "cache %s (plex %s): %s, %s at %s, volume %s/%s, %d repositories, %s stored\n",
+					c.Instance, plex, c.Engine, c.Status, c.Address, c.Pool, c.Volume, c.RepositoryCount, warm.HumanBytes(c.Size))
 				if c.Error != "" {
 					fmt.Fprintf(s.Out, "  storage not read: %s\n", c.Error)
 				}
 				tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "  UPSTREAM\tFROM\tMIRROR\tSIZE\tBLOBS\tREPOSITORIES")
+				fmt.Fprintln(tw, "  UPSTREAM\tFROM\tANSWERS\tMIRROR\tSIZE\tBLOBS\tREPOSITORIES")
 				for _, u := range c.Upstreams {
 					from := u.URL
 					if !u.TLSVerify {
@@ -68,7 +73,7 @@ it is mirrored, the bytes and blobs stored and the repositories cached.`,
 					if repos == "" {
 						repos = "-"
 					}
-					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", u.Name, from, u.Mirror, warm.HumanBytes(u.Size), u.Blobs, repos)
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, from, answers(u.Probe), u.Mirror, warm.HumanBytes(u.Size), u.Blobs, repos)
 				}
 				if err := tw.Flush(); err != nil {
 					return err
@@ -82,4 +87,12 @@ it is mirrored, the bytes and blobs stored and the repositories cached.`,
 	fl.StringVar(&sel.Instance, "instance", "", "the cache instance of this name")
 	fl.StringVarP(&output, "output", "o", "table", "table, json or yaml")
 	return cmd
+}
+
+// answers is an upstream's probe as the table shows it.
+func answers(p registry.Probe) string {
+	if p.Answers {
+		return "yes"
+	}
+	return "no: " + p.Detail
 }

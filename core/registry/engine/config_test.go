@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -71,7 +72,7 @@ func TestZotConfigSchema(t *testing.T) {
 		"log":                    {"level"},
 		"extensions":             {"sync"},
 		"extensions.sync":        {"enable", "registries"},
-		"registries[]":           {"urls", "onDemand", "tlsVerify", "preserveDigest", "content"},
+		"registries[]":           {"urls", "onDemand", "tlsVerify", "preserveDigest", "maxRetries", "retryDelay", "content"},
 		"registries[].content[]": {"prefix", "destination"},
 	}
 	check := func(path string, v any) {
@@ -111,6 +112,75 @@ func TestZotConfigSchema(t *testing.T) {
 		if want := url != "https://myreg.lab:5443"; rm["tlsVerify"] != want {
 			t.Errorf("%s: tlsVerify %v, want %v", url, rm["tlsVerify"], want)
 		}
+	}
+}
+
+// TestZotConfigOutage checks that every upstream's sync entry carries what
+// keeps the cache useful while that upstream does not answer: on-demand
+// sync, one retry after 100 ms (a cached tag is served at once, a
+// never-cached image fails fast), digests kept with docker2s2, and TLS
+// verification as asked.
+func TestZotConfigOutage(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ups  []engine.Upstream
+		skip []string
+	}{
+		{"default", nil, nil},
+		{"lab", fixture.LabUpstreams(t), []string{"myreg.lab:5443"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := engine.NewLayout(engine.EngineZot, tt.ups, tt.skip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := engine.NewZotConfig(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := cfg.JSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Read back from the JSON, which is what Zot sees.
+			var doc struct {
+				HTTP struct {
+					Compat []string `json:"compat"`
+				} `json:"http"`
+				Extensions struct {
+					Sync struct {
+						Registries []map[string]any `json:"registries"`
+					} `json:"sync"`
+				} `json:"extensions"`
+			}
+			if err := json.Unmarshal(b, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(doc.HTTP.Compat, ",") != "docker2s2" {
+				t.Errorf("http.compat = %v, want [docker2s2] (preserveDigest needs it)", doc.HTTP.Compat)
+			}
+			regs := doc.Extensions.Sync.Registries
+			if len(regs) != len(l.Endpoints) {
+				t.Fatalf("%d sync registries for %d upstreams", len(regs), len(l.Endpoints))
+			}
+			for i, e := range l.Endpoints {
+				r := regs[i]
+				if urls, _ := r["urls"].([]any); len(urls) != 1 || urls[0] != e.URL {
+					t.Errorf("registry %d: urls %v, want [%s]", i, r["urls"], e.URL)
+				}
+				if r["onDemand"] != true || r["preserveDigest"] != true || r["tlsVerify"] != e.TLSVerify {
+					t.Errorf("%s: onDemand %v, preserveDigest %v, tlsVerify %v (want true, true, %v)", e.Name, r["onDemand"], r["preserveDigest"], r["tlsVerify"], e.TLSVerify)
+				}
+				// JSON numbers decode as float64.
+				if r["maxRetries"] != float64(1) {
+					t.Errorf("%s: maxRetries %v, want 1", e.Name, r["maxRetries"])
+				}
+				delay, _ := r["retryDelay"].(string)
+				if d, err := time.ParseDuration(delay); err != nil || d != 100*time.Millisecond {
+					t.Errorf("%s: retryDelay %q, want \"100ms\" (%v)", e.Name, delay, err)
+				}
+			}
+		})
 	}
 }
 

@@ -56,6 +56,8 @@ install_file /etc/plex-registry/zot.json 0644 plex-registry-zot.service <<'PLEX_
           "onDemand": true,
           "tlsVerify": true,
           "preserveDigest": true,
+          "maxRetries": 1,
+          "retryDelay": "100ms",
           "content": [
             {
               "prefix": "**",
@@ -70,6 +72,8 @@ install_file /etc/plex-registry/zot.json 0644 plex-registry-zot.service <<'PLEX_
           "onDemand": true,
           "tlsVerify": false,
           "preserveDigest": true,
+          "maxRetries": 1,
+          "retryDelay": "100ms",
           "content": [
             {
               "prefix": "**",
@@ -84,6 +88,8 @@ install_file /etc/plex-registry/zot.json 0644 plex-registry-zot.service <<'PLEX_
           "onDemand": true,
           "tlsVerify": true,
           "preserveDigest": true,
+          "maxRetries": 1,
+          "retryDelay": "100ms",
           "content": [
             {
               "prefix": "**",
