@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -43,6 +44,10 @@ func report(w io.Writer, err error, interrupted bool) int {
 	switch {
 	case err == nil:
 		return 0
+	case interrupted && strings.Contains(err.Error(), "interrupted"):
+		// The long operations already say which step was interrupted.
+		fmt.Fprintln(w, err)
+		return ExitInterrupted
 	case interrupted:
 		fmt.Fprintln(w, "interrupted:", err)
 		return ExitInterrupted

@@ -18,6 +18,8 @@ func TestReport(t *testing.T) {
 		{"success after a late signal", nil, true, 0, ""},
 		{"error", errors.New("boom"), false, ExitError, "error: boom\n"},
 		{"interrupted", errors.New("context canceled"), true, ExitInterrupted, "interrupted: context canceled\n"},
+		{"interrupted, saying where", errors.New("lab: interrupted while kubeadm init on lab1; removed the 2 instance(s) this run made"), true, ExitInterrupted,
+			"lab: interrupted while kubeadm init on lab1; removed the 2 instance(s) this run made\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bytes.Buffer
