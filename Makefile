@@ -59,7 +59,7 @@ bake: harness build artifacts
 ## integration: unit + integration tests against the harness incusd
 integration: harness build artifacts
 	hack/aptproxy.sh up
-	PLEX_TEST_INCUS=1 go test -count=1 -timeout 30m ./...
+	PLEX_TEST_INCUS=1 go test -p 1 -count=1 -timeout 40m ./...
 
 ## e2e: kubectl-plex up/join/drain/down/ssh (1+2), Ctrl-C during up, two ups of one plex at once, cni: manifest, and the HA control plane (3+1) on the harness
 e2e: images bake build

@@ -83,6 +83,40 @@ type execControl struct {
 // Exec runs a command in an instance and returns its exit code. A command
 // that cannot be found exits 127, as in a shell.
 func (s *Server) Exec(ctx context.Context, name string, cmd []string, o ExecOptions) (int, error) {
+	for attempt := 1; ; attempt++ {
+		code, err := s.exec(ctx, name, cmd, o)
+		// incusd starts the command only once its stream websockets are
+		// connected, so a command whose websockets could not be connected
+		// (a daemon too busy to answer in time) never ran: run it again.
+		var nc *notConnected
+		if !errors.As(err, &nc) || ctx.Err() != nil || attempt == 3 {
+			return code, err
+		}
+		if werr := sleepCtx(ctx, time.Duration(attempt)*time.Second); werr != nil {
+			return -1, err
+		}
+	}
+}
+
+// notConnected is a command whose websockets could not be connected: it
+// did not start.
+type notConnected struct{ err error }
+
+func (e *notConnected) Error() string { return e.err.Error() }
+func (e *notConnected) Unwrap() error { return e.err }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (s *Server) exec(ctx context.Context, name string, cmd []string, o ExecOptions) (int, error) {
 	what := fmt.Sprintf("running %q in %s", strings.Join(cmd, " "), name)
 	env := map[string]string{"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
 	for k, v := range o.Env {
@@ -114,7 +148,7 @@ func (s *Server) Exec(ctx context.Context, name string, cmd []string, o ExecOpti
 		if err != nil {
 			closeAll()
 			s.c.Cancel(op)
-			return -1, fmt.Errorf("%s: %w", what, err)
+			return -1, &notConnected{fmt.Errorf("%s: %w", what, err)}
 		}
 		conns[fd] = c
 	}

@@ -41,6 +41,9 @@ type fakeIncus struct {
 	execs      []*fakeExec
 	execsCh    chan *fakeExec
 	ignoreTERM bool
+	// refuseWebsockets answers that many websocket connections 503, as a
+	// daemon too busy to take them would fail them.
+	refuseWebsockets int
 
 	// Files (fakefiles_test.go).
 	fs        map[string]map[string]*fakeNode // instance → clean path → node

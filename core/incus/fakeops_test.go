@@ -176,6 +176,12 @@ func (f *fakeIncus) opWebsocket(w http.ResponseWriter, r *http.Request) {
 	}
 	secret := r.URL.Query().Get("secret")
 	f.mu.Lock()
+	if f.refuseWebsockets > 0 {
+		f.refuseWebsockets--
+		f.mu.Unlock()
+		writeErrorJSON(w, http.StatusServiceUnavailable, "too busy")
+		return
+	}
 	fd := ""
 	for name, s := range op.Sockets {
 		if s == secret && secret != "" {

@@ -1,10 +1,12 @@
 package incus
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestIntegrationLockProfiles checks, on the harness incusd, what the lock
@@ -14,7 +16,10 @@ import (
 // stale ETag.
 func TestIntegrationLockProfiles(t *testing.T) {
 	s, _ := connectHarness(t)
-	ctx := testCtx(t)
+	// Not testCtx's 30 s: eight concurrent writes wait on incusd's
+	// database, and in CI other packages' tests load the same daemon.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	name := fmt.Sprintf("plex-itest-lock-%d", os.Getpid())
 	race := name + "-race"
 	t.Cleanup(func() {
