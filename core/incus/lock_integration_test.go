@@ -19,7 +19,7 @@ func TestIntegrationLockProfiles(t *testing.T) {
 	// Not testCtx's 30 s: eight concurrent writes wait on incusd's
 	// database, and in CI other packages' tests load the same daemon.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel) // registered first, so it runs after the deletions below
 	name := fmt.Sprintf("plex-itest-lock-%d", os.Getpid())
 	race := name + "-race"
 	t.Cleanup(func() {
