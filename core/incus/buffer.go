@@ -2,7 +2,6 @@ package incus
 
 import (
 	"bytes"
-	"encoding/json"
 	"sync"
 )
 
@@ -24,5 +23,3 @@ func (l *lockedBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.b.String()
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -92,7 +92,7 @@ func (s *Server) Exec(ctx context.Context, name string, cmd []string, o ExecOpti
 		if !errors.As(err, &nc) || ctx.Err() != nil || attempt == 3 {
 			return code, err
 		}
-		if werr := sleepCtx(ctx, time.Duration(attempt)*time.Second); werr != nil {
+		if werr := rest.Sleep(ctx, time.Duration(attempt)*time.Second); werr != nil {
 			return -1, err
 		}
 	}
@@ -104,17 +104,6 @@ type notConnected struct{ err error }
 
 func (e *notConnected) Error() string { return e.err.Error() }
 func (e *notConnected) Unwrap() error { return e.err }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 func (s *Server) exec(ctx context.Context, name string, cmd []string, o ExecOptions) (int, error) {
 	what := fmt.Sprintf("running %q in %s", strings.Join(cmd, " "), name)

@@ -3,6 +3,7 @@ package incus
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -170,7 +171,7 @@ func (s *Server) ReadFile(ctx context.Context, name, path string) ([]byte, *File
 		var env struct {
 			Metadata []string `json:"metadata"`
 		}
-		if err := jsonUnmarshal(out, &env); err != nil {
+		if err := json.Unmarshal(out, &env); err != nil {
 			return nil, nil, fmt.Errorf("listing %s in %s: %w", path, name, err)
 		}
 		info.Entries, out = env.Metadata, nil
@@ -199,10 +200,8 @@ func retryTransient(ctx context.Context, f func() error) error {
 		if err == nil || !transient(err) {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(i+1) * 250 * time.Millisecond):
+		if serr := rest.Sleep(ctx, time.Duration(i+1)*250*time.Millisecond); serr != nil {
+			return serr
 		}
 	}
 	return err

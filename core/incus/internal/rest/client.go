@@ -165,7 +165,7 @@ func (c *Client) retrying(ctx context.Context, method string, attempt func() err
 	var err error
 	for i := 0; i < attempts; i++ {
 		if i > 0 {
-			if werr := sleep(ctx, time.Duration(i)*c.backoff); werr != nil {
+			if werr := Sleep(ctx, time.Duration(i)*c.backoff); werr != nil {
 				return werr
 			}
 		}
@@ -220,8 +220,9 @@ func (c *Client) Sync(ctx context.Context, r Request, out any) (string, error) {
 			return "", err
 		}
 		if out != nil && done.Metadata != nil {
-			b, _ := json.Marshal(done.Metadata)
-			_ = json.Unmarshal(b, out)
+			if err := done.Decode(out); err != nil {
+				return "", fmt.Errorf("%s %s: decoding the operation's result: %w", r.Method, r.Path, err)
+			}
 		}
 		return "", nil
 	}
@@ -267,7 +268,8 @@ func Dropped(err error) bool {
 		errors.Is(err, net.ErrClosed)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits for d, or less when ctx ends first (its error then).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

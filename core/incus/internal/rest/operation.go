@@ -148,7 +148,7 @@ func (c *Client) Wait(ctx context.Context, op *Operation) (*Operation, error) {
 			// incusd holds a wait until the operation ends or the timeout;
 			// one that came back at once must not turn this into a busy loop.
 			if time.Since(began) < time.Second {
-				if werr := sleep(ctx, c.backoff); werr != nil {
+				if werr := Sleep(ctx, c.backoff); werr != nil {
 					return nil, werr
 				}
 			}
@@ -165,7 +165,7 @@ func (c *Client) Wait(ctx context.Context, op *Operation) (*Operation, error) {
 			if drops >= 5 {
 				return nil, fmt.Errorf("waiting for operation %s (%s): %w", op.ID, op.describe(), gerr)
 			}
-			if werr := sleep(ctx, time.Duration(drops)*c.backoff); werr != nil {
+			if werr := Sleep(ctx, time.Duration(drops)*c.backoff); werr != nil {
 				return nil, werr
 			}
 		}
