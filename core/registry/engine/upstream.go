@@ -52,6 +52,22 @@ func DefaultURL(name string) string {
 	return "https://" + name
 }
 
+// HostPort is the host and port the cache connects to for this upstream.
+func (u Upstream) HostPort() (host, port string) {
+	p, err := url.Parse(u.URL)
+	if err != nil {
+		return "", ""
+	}
+	host, port = p.Hostname(), p.Port()
+	if port == "" {
+		port = "443"
+		if p.Scheme == "http" {
+			port = "80"
+		}
+	}
+	return host, port
+}
+
 var upstreamNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$`)
 
 // ParseUpstream reads an upstream from the command line: "NAME" mirrors

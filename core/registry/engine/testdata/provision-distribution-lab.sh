@@ -30,20 +30,51 @@ mkdir -p /var/lib/plex-registry/distribution/docker.io
 mkdir -p /var/lib/plex-registry/distribution/myreg.lab:5443
 mkdir -p /var/lib/plex-registry/distribution/registry.k8s.io
 install_file /usr/local/lib/plex-registry/serve-distribution 0755 * <<'PLEX_EOF'
-#!/bin/sh
-# Written by plex-registry: serve a distribution proxy, or its cache
-# read-only while the upstream does not answer.
-# Usage: serve-distribution PROXY.yml OFFLINE.yml
+#!/bin/bash
+# Written by plex-registry: serve a distribution proxy while its upstream
+# answers, and its cache read-only while it does not.
+# Usage: serve-distribution PROXY.yml OFFLINE.yml UPSTREAM-HOST UPSTREAM-PORT
 set -u
+proxy=$1 offline=$2 host=$3 port=$4
+answers() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null; }
+child= mode= misses=0 hold=0
+stop() {
+  if [ -n "$child" ]; then kill "$child" 2>/dev/null; wait "$child" 2>/dev/null; fi
+  child=
+}
+trap 'stop; exit 0' TERM INT
 while :; do
-  started=$(date +%s)
-  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ /usr/bin/docker-registry serve "$1"
-  rc=$?
-  if [ $(($(date +%s) - started)) -ge 30 ]; then
-    exit "$rc"
+  if answers; then misses=0; else misses=$((misses + 1)); fi
+  want=$mode
+  if [ -z "$mode" ]; then
+    want=proxy; [ "$misses" -gt 0 ] && want=offline
+  elif [ "$mode" = proxy ] && [ "$misses" -ge 2 ]; then
+    want=offline
+  elif [ "$mode" = offline ] && [ "$misses" -eq 0 ] && [ "$(date +%s)" -ge "$hold" ]; then
+    want=proxy
   fi
-  echo "plex-registry: the proxy exited at start ($rc), most likely because the upstream does not answer; serving the cache read-only for 5 minutes"
-  timeout 300 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ /usr/bin/docker-registry serve "$2"
+  if [ -n "$child" ] && ! kill -0 "$child" 2>/dev/null; then
+    wait "$child"; rc=$?; child=
+    if [ "$mode" = proxy ]; then
+      echo "plex-registry: the proxy exited ($rc); serving the cache read-only for a minute"
+      want=offline hold=$(($(date +%s) + 60))
+    fi
+  fi
+  if [ "$want" != "$mode" ] || [ -z "$child" ]; then
+    stop
+    if [ "$want" = offline ]; then
+      echo "plex-registry: the upstream $host:$port does not answer: serving the cache read-only"
+      cfg=$offline
+    else
+      [ "$mode" = offline ] && echo "plex-registry: the upstream $host:$port answers again: serving the proxy"
+      cfg=$proxy
+    fi
+    mode=$want
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ /usr/bin/docker-registry serve "$cfg" &
+    child=$!
+  fi
+  sleep 5 &
+  wait $!
 done
 PLEX_EOF
 install_file /etc/plex-registry/docker.io.yml 0644 plex-registry-docker.io.service <<'PLEX_EOF'
@@ -113,7 +144,7 @@ Wants=network-online.target
 RequiresMountsFor=/var/lib/plex-registry
 
 [Service]
-ExecStart=/usr/local/lib/plex-registry/serve-distribution /etc/plex-registry/docker.io.yml /etc/plex-registry/docker.io.offline.yml
+ExecStart=/usr/local/lib/plex-registry/serve-distribution /etc/plex-registry/docker.io.yml /etc/plex-registry/docker.io.offline.yml registry-1.docker.io 443
 Restart=always
 RestartSec=2
 LimitNOFILE=65536
@@ -188,7 +219,7 @@ Wants=network-online.target
 RequiresMountsFor=/var/lib/plex-registry
 
 [Service]
-ExecStart=/usr/local/lib/plex-registry/serve-distribution /etc/plex-registry/myreg.lab:5443.yml /etc/plex-registry/myreg.lab:5443.offline.yml
+ExecStart=/usr/local/lib/plex-registry/serve-distribution /etc/plex-registry/myreg.lab:5443.yml /etc/plex-registry/myreg.lab:5443.offline.yml myreg.lab 5443
 Restart=always
 RestartSec=2
 LimitNOFILE=65536
@@ -263,7 +294,7 @@ Wants=network-online.target
 RequiresMountsFor=/var/lib/plex-registry
 
 [Service]
-ExecStart=/usr/local/lib/plex-registry/serve-distribution /etc/plex-registry/registry.k8s.io.yml /etc/plex-registry/registry.k8s.io.offline.yml
+ExecStart=/usr/local/lib/plex-registry/serve-distribution /etc/plex-registry/registry.k8s.io.yml /etc/plex-registry/registry.k8s.io.offline.yml 10.212.0.1 5000
 Restart=always
 RestartSec=2
 LimitNOFILE=65536
