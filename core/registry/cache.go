@@ -40,6 +40,9 @@ const (
 	LabelVolume = incus.LabelPrefix + "registry.volume"
 	// LabelCacheInstance marks a volume with the cache instance it belongs to.
 	LabelCacheInstance = incus.LabelPrefix + "registry.instance"
+	// LabelPushAuth is "htpasswd" when pushes into the lab namespace need a
+	// password (engine.Layout.PushAuth).
+	LabelPushAuth = incus.LabelPrefix + "registry.push-auth"
 )
 
 // Server is what the cache needs from Incus; *incus.Server implements it.
@@ -92,6 +95,7 @@ func FromInstance(in incus.Instance) (c *Cache, ok bool, err error) {
 		Layout: engine.Layout{Engine: in.Config[LabelEngine]},
 	}
 	c.Pool, c.Volume, _ = strings.Cut(in.Config[LabelVolume], "/")
+	c.PushAuth = in.Config[LabelPushAuth] == pushAuthHtpasswd
 	if raw := in.Config[LabelEndpoints]; raw != "" {
 		if err := json.Unmarshal([]byte(raw), &c.Endpoints); err != nil {
 			return c, true, fmt.Errorf("cache %s: reading %s: %w", in.Name, LabelEndpoints, err)
@@ -112,12 +116,19 @@ func (c *Cache) labels() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	auth := ""
+	if c.PushAuth {
+		auth = pushAuthHtpasswd
+	}
 	return map[string]string{
 		LabelEngine:    c.Engine,
 		LabelEndpoints: string(eps),
 		LabelVolume:    c.Pool + "/" + c.Volume,
+		LabelPushAuth:  auth,
 	}, nil
 }
+
+const pushAuthHtpasswd = "htpasswd"
 
 // ForPlex finds the cache of a plex among instances: its registry node with
 // a layout. It returns nil when the plex has none; a cache whose labels do

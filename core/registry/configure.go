@@ -51,7 +51,8 @@ func (r *upRun) provision(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.srv.PushFile(ctx, r.cache.Instance, provisionScript, []byte(script), 0o755); err != nil {
+	// 0700: the script carries the htpasswd file's hashes, if any.
+	if err := r.srv.PushFile(ctx, r.cache.Instance, provisionScript, []byte(script), 0o700); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)

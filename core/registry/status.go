@@ -16,6 +16,8 @@ type Status struct {
 	// upstreams.
 	RepositoryCount int              `json:"repositoryCount"`
 	Upstreams       []UpstreamStatus `json:"upstreams"`
+	// Lab is the lab namespace: the cache's own images.
+	Lab LabStatus `json:"lab"`
 	// Error says why the storage could not be read (a stopped instance).
 	Error string `json:"error,omitempty"`
 }
@@ -33,6 +35,20 @@ type UpstreamStatus struct {
 	Size  int64 `json:"size"`
 	Blobs int   `json:"blobs"`
 	// Repositories are the repositories cached, as the upstream names them.
+	Repositories []string `json:"repositories"`
+}
+
+// LabStatus is the lab namespace of a cache (engine.Layout.LabHost).
+type LabStatus struct {
+	// Host is where nodes pull from; images are Host/lab/NAME:TAG.
+	Host string `json:"host"`
+	// PushHost is where images are pushed: Host, or another port when
+	// pushes need a password under the distribution engine.
+	PushHost string `json:"pushHost"`
+	// PushAuth says whether a push needs a password (htpasswd).
+	PushAuth bool  `json:"pushAuth"`
+	Size     int64 `json:"size"`
+	// Repositories are the lab's repositories (lab/...).
 	Repositories []string `json:"repositories"`
 }
 
@@ -66,6 +82,13 @@ func statusOf(ctx context.Context, srv Server, c *Cache) Status {
 		st.Error = "the instance is " + c.Status + ": start it with `plex-registry up`"
 	}
 	answers := probes()
+	st.Lab = LabStatus{Host: c.LabHost(c.Address), PushHost: c.LabPushHost(c.Address), PushAuth: c.PushAuth,
+		Size: facts.Size[engine.LabKey], Repositories: facts.Repos[engine.LabKey]}
+	if st.Lab.Repositories == nil {
+		st.Lab.Repositories = []string{}
+	}
+	st.Size += st.Lab.Size
+	st.RepositoryCount += len(st.Lab.Repositories)
 	for _, e := range c.Endpoints {
 		us := UpstreamStatus{Name: e.Name, URL: e.URL, TLSVerify: e.TLSVerify, Mirror: e.MirrorURL(c.Address),
 			Probe: answers[e.Name], Size: facts.Size[e.Name], Blobs: len(facts.Blobs[e.Name]), Repositories: facts.Repos[e.Name]}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ type UpOptions struct {
 	Upstreams []engine.Upstream
 	// SkipTLSVerify names upstreams whose certificate is not checked.
 	SkipTLSVerify []string
+	// PushHtpasswd is an htpasswd file (bcrypt): pushes into the lab
+	// namespace then need one of its users' passwords. Empty: anyone who
+	// reaches the cache may push there.
+	PushHtpasswd string
 	// ZotBinary is a local Zot binary; empty downloads ZotVersion from
 	// ZotReleaseURL (defaults DefaultZotVersion, DefaultZotReleaseURL) into
 	// DownloadCache (default <user cache dir>/plex/zot).
@@ -87,6 +92,16 @@ func Up(ctx context.Context, o UpOptions) (*UpResult, error) {
 	layout, err := engine.NewLayout(o.Engine, o.Upstreams, o.SkipTLSVerify)
 	if err != nil {
 		return nil, err
+	}
+	if o.PushHtpasswd != "" {
+		b, err := os.ReadFile(o.PushHtpasswd)
+		if err != nil {
+			return nil, fmt.Errorf("--push-htpasswd: %w", err)
+		}
+		if _, err := engine.ParseHtpasswd(o.PushHtpasswd, string(b)); err != nil {
+			return nil, fmt.Errorf("--push-htpasswd: %w", err)
+		}
+		layout.PushAuth, layout.Htpasswd = true, string(b)
 	}
 	var srv *incus.Server
 	var st *site

@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -244,8 +246,70 @@ func TestLayoutPorts(t *testing.T) {
 	if e, _ := z.Endpoint("myreg.lab:5443"); e.Prefix != "myreg.lab_5443" {
 		t.Errorf("zot prefix of myreg.lab:5443 is %q", e.Prefix)
 	}
-	if units := l.Units(); len(units) != 4 || units[0] != "plex-registry-a.example.service" || units[2] != "plex-registry-myreg.lab_5443.service" {
+	if units := l.Units(); len(units) != 5 || units[0] != "plex-registry-a.example.service" || units[2] != "plex-registry-myreg.lab_5443.service" || units[4] != "plex-lab-registry.service" {
 		t.Errorf("units %v", units)
+	}
+}
+
+// The lab namespace: where it is served and pushed under each engine, with
+// and without a password for pushes.
+func TestLabNamespace(t *testing.T) {
+	for _, tt := range []struct {
+		engine         string
+		pushAuth       bool
+		host, pushHost string
+		units          []string
+		ports          []int
+	}{
+		{engine.EngineZot, false, "10.0.0.3:5000", "10.0.0.3:5000", []string{"plex-registry-zot.service"}, []int{5000}},
+		{engine.EngineZot, true, "10.0.0.3:5000", "10.0.0.3:5000", []string{"plex-registry-zot.service"}, []int{5000}},
+		{engine.EngineDistribution, false, "10.0.0.3:5050", "10.0.0.3:5050", []string{"plex-registry-registry.k8s.io.service", "plex-lab-registry.service"}, []int{5002, 5050}},
+		{engine.EngineDistribution, true, "10.0.0.3:5050", "10.0.0.3:5051", []string{"plex-registry-registry.k8s.io.service", "plex-lab-registry.service", "plex-lab-registry-push.service"}, []int{5002, 5050, 5051}},
+	} {
+		l, err := engine.NewLayout(tt.engine, []engine.Upstream{{Name: "registry.k8s.io", URL: "http://10.212.0.1:5000"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.PushAuth = tt.pushAuth
+		if tt.pushAuth {
+			l.Htpasswd = "ci:$2y$05$abcdefghijklmnopqrstuuZ7d7Zq1k3lQwq7m1v5Xo4k5b3cY1F6e\n"
+		}
+		if h := l.LabHost("10.0.0.3"); h != tt.host {
+			t.Errorf("%s push auth %v: lab host %s, want %s", tt.engine, tt.pushAuth, h, tt.host)
+		}
+		if h := l.LabPushHost("10.0.0.3"); h != tt.pushHost {
+			t.Errorf("%s push auth %v: lab push host %s, want %s", tt.engine, tt.pushAuth, h, tt.pushHost)
+		}
+		if u := l.Units(); !slices.Equal(u, tt.units) {
+			t.Errorf("%s push auth %v: units %v, want %v", tt.engine, tt.pushAuth, u, tt.units)
+		}
+		if p := l.Ports(); !slices.Equal(p, tt.ports) {
+			t.Errorf("%s push auth %v: ports %v, want %v", tt.engine, tt.pushAuth, p, tt.ports)
+		}
+		script, err := l.ProvisionScript()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(script, engine.HtpasswdFile+" is missing"); got != tt.pushAuth {
+			t.Errorf("%s push auth %v: the provision script checks the htpasswd file: %v", tt.engine, tt.pushAuth, got)
+		}
+		if tt.pushAuth {
+			name := "zot-pushauth.json"
+			if tt.engine == engine.EngineDistribution {
+				name = "distribution-pushauth.files"
+			}
+			files, err := l.Files()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			for _, f := range files {
+				if tt.engine == engine.EngineZot || strings.Contains(f.Path, "lab-registry") {
+					fmt.Fprintf(&b, "==> %s (%04o)\n%s\n", f.Path, f.Mode, f.Content)
+				}
+			}
+			assertGolden(t, name, []byte(b.String()))
+		}
 	}
 }
 
@@ -286,5 +350,22 @@ func TestParseUpstream(t *testing.T) {
 	}
 	if _, err := engine.ParseUpstream("registry.k8s.io=10.212.0.1:5000"); err == nil {
 		t.Error("a URL without scheme was accepted")
+	}
+}
+
+func TestParseHtpasswd(t *testing.T) {
+	users, err := engine.ParseHtpasswd("pw", "# lab\nci:$2y$05$abc\n\nbob:$2a$10$xyz\n")
+	if err != nil || !slices.Equal(users, []string{"ci", "bob"}) {
+		t.Errorf("users %v, %v", users, err)
+	}
+	for content, want := range map[string]string{
+		"":                      "pw has no users: add one with `htpasswd -cB pw USER`",
+		"ci\n":                  "pw line 1 is not USER:HASH",
+		"ci:{SHA}W6ph5Mm5Pz8\n": "pw line 1: the password of ci is not a bcrypt hash",
+		"ci:$apr1$x$y\n":        "make it with `htpasswd -B pw ci`",
+	} {
+		if _, err := engine.ParseHtpasswd("pw", content); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", content, err, want)
+		}
 	}
 }

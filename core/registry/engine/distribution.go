@@ -15,6 +15,8 @@ type DistributionConfig struct {
 	Storage DistributionStorage `json:"storage"`
 	HTTP    DistributionHTTP    `json:"http"`
 	Health  DistributionHealth  `json:"health"`
+	// Auth, when set, asks every request for a password.
+	Auth *DistributionAuth `json:"auth,omitempty"`
 	// Proxy, when set, makes the registry a pull-through cache of one
 	// upstream. Without it the registry serves what its storage holds.
 	Proxy *DistributionProxy `json:"proxy,omitempty"`
@@ -67,6 +69,18 @@ type DistributionHTTP struct {
 // report a fresh, empty storage as unhealthy.
 type DistributionHealth struct {
 	StorageDriver DistributionToggle `json:"storagedriver"`
+}
+
+// DistributionAuth is the registry's access control: htpasswd only.
+type DistributionAuth struct {
+	Htpasswd *DistributionHtpasswd `json:"htpasswd,omitempty"`
+}
+
+// DistributionHtpasswd checks basic-auth passwords against an htpasswd file
+// of bcrypt hashes.
+type DistributionHtpasswd struct {
+	Realm string `json:"realm"`
+	Path  string `json:"path"`
 }
 
 // DistributionProxy is the pull-through cache's upstream.

@@ -35,9 +35,13 @@ func (l Layout) Units() []string {
 	if l.Engine == EngineZot {
 		return []string{UnitName(EngineZot, "")}
 	}
-	out := make([]string, 0, len(l.Endpoints))
+	out := make([]string, 0, len(l.Endpoints)+2)
 	for _, e := range l.Endpoints {
 		out = append(out, UnitName(l.Engine, e.Name))
+	}
+	out = append(out, labUnit)
+	if l.PushAuth {
+		out = append(out, labPushUnit)
 	}
 	return out
 }
@@ -55,10 +59,10 @@ func (l Layout) Files() ([]File, error) {
 			return nil, err
 		}
 		unit := UnitName(EngineZot, "")
-		return []File{
+		return append([]File{
 			{Path: ConfigDir + "/zot.json", Mode: 0o644, Content: string(b), Units: []string{unit}},
 			{Path: unitDir + "/" + unit, Mode: 0o644, Content: zotUnit(), Units: []string{unit}},
-		}, nil
+		}, l.htpasswdFile(unit)...), nil
 	case EngineDistribution:
 		files := []File{{Path: serveScript, Mode: 0o755, Content: serveDistribution, Units: []string{"*"}}}
 		for _, e := range l.Endpoints {
@@ -77,7 +81,11 @@ func (l Layout) Files() ([]File, error) {
 				File{Path: unitDir + "/" + unit, Mode: 0o644, Content: distributionUnit(e), Units: []string{unit}},
 			)
 		}
-		return files, nil
+		lab, err := l.labFiles()
+		if err != nil {
+			return nil, err
+		}
+		return append(files, lab...), nil
 	}
 	return nil, fmt.Errorf("unknown cache engine %q", l.Engine)
 }

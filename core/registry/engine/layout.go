@@ -53,6 +53,13 @@ type Endpoint struct {
 type Layout struct {
 	Engine    string     `json:"engine"`
 	Endpoints []Endpoint `json:"endpoints"`
+	// PushAuth asks for a password (HtpasswdFile) to push into the lab
+	// namespace; without it anyone who reaches the cache may push.
+	PushAuth bool `json:"pushAuth,omitempty"`
+	// Htpasswd is the content of the htpasswd file that PushAuth checks
+	// (bcrypt hashes; see ParseHtpasswd). It is only known to the run that
+	// writes it, and never recorded on the instance.
+	Htpasswd string `json:"-"`
 }
 
 // NewLayout places upstreams for an engine. Empty upstreams means
@@ -103,16 +110,22 @@ func (l Layout) Endpoint(upstream string) (Endpoint, bool) {
 	return Endpoint{}, false
 }
 
-// Ports are the distinct ports the cache listens on.
+// Ports are the distinct ports the cache listens on, the lab namespace's
+// included.
 func (l Layout) Ports() []int {
 	var out []int
 	seen := map[int]bool{}
-	for _, e := range l.Endpoints {
-		if !seen[e.Port] {
-			seen[e.Port] = true
-			out = append(out, e.Port)
+	add := func(p int) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
 		}
 	}
+	for _, e := range l.Endpoints {
+		add(e.Port)
+	}
+	add(l.LabPort())
+	add(l.LabPushPort())
 	return out
 }
 

@@ -54,6 +54,10 @@ answers() ( # PORT
 		for _, e := range l.Endpoints {
 			fmt.Fprintf(&b, "mkdir -p %s\n", DistributionStorageDir(e.Name))
 		}
+		fmt.Fprintf(&b, "mkdir -p %s\n", LabStorageDir)
+	}
+	if l.PushAuth {
+		fmt.Fprintf(&b, "test -s %s || { echo \"%s is missing: give up --push-htpasswd FILE\"; exit 1; }\n", HtpasswdFile, HtpasswdFile)
 	}
 	for _, f := range files {
 		delim := "PLEX_EOF"
@@ -67,7 +71,7 @@ answers() ( # PORT
 		fmt.Fprintf(&b, "install_file %s %04o %s <<'%s'\n%s%s\n", f.Path, f.Mode, strings.Join(f.Units, " "), delim, content, delim)
 	}
 	fmt.Fprintf(&b, "want=\" %s \"\n", strings.Join(units, " "))
-	b.WriteString(`for f in ` + unitDir + `/plex-registry-*.service; do
+	b.WriteString(`for f in ` + unitDir + `/plex-registry-*.service ` + unitDir + `/plex-lab-registry*.service; do
   [ -e "$f" ] || continue
   u=${f##*/}
   case $want in *" $u "*) continue ;; esac

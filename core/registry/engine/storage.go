@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// LabKey stands for the lab namespace where StorageScript names an upstream:
+// no upstream name has parentheses.
+const LabKey = "(lab)"
+
 // StorageScript prints what the cache holds, one fact a line:
 // "blob UPSTREAM DIGEST" (stored data), "link UPSTREAM REPO DIGEST" (a blob
 // a repository can serve), "repo UPSTREAM REPOSITORY" and
@@ -32,6 +36,12 @@ func (l Layout) StorageScript(blobs, repos bool) string {
 			}
 			b.WriteString("fi\n")
 		}
+		fmt.Fprintf(&b, "if [ -d %s ]; then\n", LabPrefix)
+		fmt.Fprintf(&b, "  echo \"size %s $(du -sb %s | cut -f1)\"\n", LabKey, LabPrefix)
+		if repos {
+			fmt.Fprintf(&b, "  find %s -name index.json ! -path '*/.sync/*' -type f | sed -n 's|^\\(.*\\)/index.json$|repo %s \\1|p'\n", LabPrefix, LabKey)
+		}
+		b.WriteString("fi\n")
 		return b.String()
 	}
 	for _, e := range l.Endpoints {
@@ -48,6 +58,13 @@ func (l Layout) StorageScript(blobs, repos bool) string {
 		}
 		b.WriteString("fi\n")
 	}
+	v2 := LabStorageDir + "/docker/registry/v2"
+	fmt.Fprintf(&b, "if [ -d %s ]; then\n", LabStorageDir)
+	fmt.Fprintf(&b, "  echo \"size %s $(du -sb %s | cut -f1)\"\n", LabKey, LabStorageDir)
+	if repos {
+		fmt.Fprintf(&b, "  [ -d %s/repositories ] && find %s/repositories -name _manifests -type d | sed -n 's|^%s/repositories/\\(.*\\)/_manifests$|repo %s \\1|p'\n", v2, v2, v2, LabKey)
+	}
+	b.WriteString("fi\n")
 	b.WriteString("true\n")
 	return b.String()
 }

@@ -31,9 +31,35 @@ type ZotStorage struct {
 type ZotHTTP struct {
 	Address string `json:"address"`
 	Port    string `json:"port"`
+	// Realm, Auth and AccessControl are set with PushAuth only.
+	Realm         string            `json:"realm,omitempty"`
+	Auth          *ZotAuth          `json:"auth,omitempty"`
+	AccessControl *ZotAccessControl `json:"accessControl,omitempty"`
 	// Compat lets Zot serve Docker media types as they are ("docker2s2"),
 	// which preserveDigest needs for Docker-format upstream images.
 	Compat []string `json:"compat,omitempty"`
+}
+
+// ZotAuth is Zot's authentication: htpasswd only.
+type ZotAuth struct {
+	Htpasswd ZotHtpasswd `json:"htpasswd"`
+}
+
+// ZotHtpasswd is the htpasswd file (bcrypt hashes).
+type ZotHtpasswd struct {
+	Path string `json:"path"`
+}
+
+// ZotAccessControl is Zot's authorization, by repository glob.
+type ZotAccessControl struct {
+	Repositories map[string]ZotRepoPolicy `json:"repositories"`
+}
+
+// ZotRepoPolicy says what the anonymous and the authenticated users may do
+// in the repositories of a glob.
+type ZotRepoPolicy struct {
+	AnonymousPolicy []string `json:"anonymousPolicy"`
+	DefaultPolicy   []string `json:"defaultPolicy"`
 }
 
 // ZotLog is Zot's logging.
@@ -112,6 +138,16 @@ func NewZotConfig(l Layout) (*ZotConfig, error) {
 		HTTP:            ZotHTTP{Address: "0.0.0.0", Port: fmt.Sprint(ZotPort), Compat: []string{"docker2s2"}},
 		Log:             ZotLog{Level: "info"},
 		Extensions:      ZotExtensions{Sync: &ZotSync{Enable: &enable}},
+	}
+	if l.PushAuth {
+		// Anyone pulls anything; a user of the htpasswd file also pushes
+		// into the lab namespace, and nobody pushes into a mirrored prefix.
+		cfg.HTTP.Realm = "plex-registry"
+		cfg.HTTP.Auth = &ZotAuth{Htpasswd: ZotHtpasswd{Path: HtpasswdFile}}
+		cfg.HTTP.AccessControl = &ZotAccessControl{Repositories: map[string]ZotRepoPolicy{
+			"**":              {AnonymousPolicy: []string{"read"}, DefaultPolicy: []string{"read"}},
+			LabPrefix + "/**": {AnonymousPolicy: []string{"read"}, DefaultPolicy: []string{"read", "create", "update", "delete"}},
+		}}
 	}
 	for _, e := range l.Endpoints {
 		verify := e.TLSVerify

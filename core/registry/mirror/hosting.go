@@ -36,21 +36,19 @@ type LocalRegistryHostingV1 struct {
 	Help string `json:"help,omitempty"`
 }
 
-// Hosting describes a cache at address laid out as l the KEP-1755 way. The
-// cache sits on the plex's network with a static address, so the host, the
-// pods and the runtime all reach it at the same host:port: Zot's single port,
-// or, for the distribution engine, the endpoint of registry.k8s.io (else the
-// first).
+// Hosting describes a cache at address laid out as l the KEP-1755 way: its
+// lab namespace (engine.Layout.LabHost), the part of the cache that takes
+// pushes, which is what tools such as Tilt look for. The cache sits on the
+// plex's network with a static address, so the pods and the runtime reach
+// it at the same host:port as this machine; the host pushes to
+// engine.Layout.LabPushHost, another port when pushes need a password under
+// the distribution engine.
 func Hosting(address string, l engine.Layout) LocalRegistryHostingV1 {
-	var host string
-	if len(l.Endpoints) > 0 {
-		e := l.Endpoints[0]
-		if k8s, ok := l.Endpoint("registry.k8s.io"); ok {
-			e = k8s
-		}
-		host = e.Host(address)
+	if len(l.Endpoints) == 0 {
+		return LocalRegistryHostingV1{Help: HelpURL}
 	}
-	return LocalRegistryHostingV1{Host: host, HostFromClusterNetwork: host, HostFromContainerRuntime: host, Help: HelpURL}
+	pull := l.LabHost(address)
+	return LocalRegistryHostingV1{Host: l.LabPushHost(address), HostFromClusterNetwork: pull, HostFromContainerRuntime: pull, Help: HelpURL}
 }
 
 // HostingConfigMap is the ConfigMap that publishes the cache in a cluster.

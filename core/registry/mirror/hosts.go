@@ -17,11 +17,19 @@ import (
 // where the cache pulls that upstream from (the upstream itself, or the
 // registry --upstream named in its place), except that the spec's explicit
 // registryMirror (which stands in for registry.k8s.io) wins, since the user
-// asked for it. A zero layout (no cache) gives only the explicit mirror.
+// asked for it. The cache's lab namespace host (engine.Layout.LabHost) is
+// one more, served by the cache alone. A zero layout (no cache) gives only
+// the explicit mirror.
 func NodeMirrors(address string, l engine.Layout, registryMirror string) map[string]cloudinit.Mirror {
 	out := map[string]cloudinit.Mirror{}
 	for _, e := range l.Endpoints {
 		out[e.Name] = cloudinit.Mirror{URL: e.MirrorURL(address), Server: e.URL}
+	}
+	if len(l.Endpoints) > 0 {
+		// The lab namespace has no upstream: the cache is its only host,
+		// over plain HTTP, which containerd uses only when told.
+		lab := "http://" + l.LabHost(address)
+		out[l.LabHost(address)] = cloudinit.Mirror{URL: lab, Server: lab}
 	}
 	if registryMirror != "" {
 		out["registry.k8s.io"] = cloudinit.Mirror{URL: registryMirror}

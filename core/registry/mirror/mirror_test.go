@@ -44,11 +44,14 @@ func TestHostsTOMLPerEngine(t *testing.T) {
 			"registry.k8s.io": "server = \"http://10.212.0.1:5000\"\n\n[host.\"http://10.212.0.30:5002\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
 			"docker.io":       "server = \"https://registry-1.docker.io\"\n\n[host.\"http://10.212.0.30:5001\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
 			"myreg.lab:5443":  "server = \"https://myreg.lab:5443\"\n\n[host.\"http://10.212.0.30:5010\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+			// The lab namespace: the cache alone, over plain HTTP.
+			"10.212.0.30:5050": "server = \"http://10.212.0.30:5050\"\n\n[host.\"http://10.212.0.30:5050\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
 		},
 		engine.EngineZot: {
-			"registry.k8s.io": "server = \"http://10.212.0.1:5000\"\n\n[host.\"http://10.212.0.30:5000/v2/registry.k8s.io\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
-			"docker.io":       "server = \"https://registry-1.docker.io\"\n\n[host.\"http://10.212.0.30:5000/v2/docker.io\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
-			"myreg.lab:5443":  "server = \"https://myreg.lab:5443\"\n\n[host.\"http://10.212.0.30:5000/v2/myreg.lab_5443\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
+			"registry.k8s.io":  "server = \"http://10.212.0.1:5000\"\n\n[host.\"http://10.212.0.30:5000/v2/registry.k8s.io\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
+			"docker.io":        "server = \"https://registry-1.docker.io\"\n\n[host.\"http://10.212.0.30:5000/v2/docker.io\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
+			"myreg.lab:5443":   "server = \"https://myreg.lab:5443\"\n\n[host.\"http://10.212.0.30:5000/v2/myreg.lab_5443\"]\n  capabilities = [\"pull\", \"resolve\"]\n  override_path = true\n",
+			"10.212.0.30:5000": "server = \"http://10.212.0.30:5000\"\n\n[host.\"http://10.212.0.30:5000\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
 		},
 	}
 	for eng, files := range want {
@@ -83,7 +86,7 @@ func TestNodeMirrorsExplicitWins(t *testing.T) {
 }
 
 func TestHostingConfigMap(t *testing.T) {
-	for eng, host := range map[string]string{engine.EngineZot: "10.212.0.30:5000", engine.EngineDistribution: "10.212.0.30:5002"} {
+	for eng, host := range map[string]string{engine.EngineZot: "10.212.0.30:5000", engine.EngineDistribution: "10.212.0.30:5050"} {
 		cm, err := mirror.HostingConfigMap(cacheAddress, labLayout(t, eng))
 		if err != nil {
 			t.Fatal(err)
@@ -118,7 +121,7 @@ func TestPublishHosting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(cm.Data["localRegistryHosting.v1"], "host: 10.212.0.30:5002") || cm.Labels["app.kubernetes.io/managed-by"] != "plex-registry" {
+	if !strings.Contains(cm.Data["localRegistryHosting.v1"], "host: 10.212.0.30:5050") || cm.Labels["app.kubernetes.io/managed-by"] != "plex-registry" {
 		t.Errorf("ConfigMap %+v", cm)
 	}
 	// Somebody else's ConfigMap of that name is taken over, keeping its labels.

@@ -29,6 +29,7 @@ test -x /usr/bin/docker-registry || { echo "/usr/bin/docker-registry is missing:
 mkdir -p /var/lib/plex-registry/distribution/docker.io
 mkdir -p /var/lib/plex-registry/distribution/myreg.lab:5443
 mkdir -p /var/lib/plex-registry/distribution/registry.k8s.io
+mkdir -p /var/lib/plex-registry/lab
 install_file /usr/local/lib/plex-registry/serve-distribution 0755 * <<'PLEX_EOF'
 #!/bin/bash
 # Written by plex-registry: serve a distribution proxy while its upstream
@@ -302,8 +303,51 @@ LimitNOFILE=65536
 [Install]
 WantedBy=multi-user.target
 PLEX_EOF
-want=" plex-registry-docker.io.service plex-registry-myreg.lab_5443.service plex-registry-registry.k8s.io.service "
-for f in /etc/systemd/system/plex-registry-*.service; do
+install_file /etc/plex-registry/plex-lab-registry.yml 0644 plex-lab-registry.service <<'PLEX_EOF'
+# Written by plex-registry; rewritten by every `plex-registry up`.
+health:
+  storagedriver:
+    enabled: false
+http:
+  addr: :5050
+  headers:
+    X-Content-Type-Options:
+    - nosniff
+log:
+  accesslog:
+    disabled: true
+  fields:
+    namespace: lab
+    service: plex-registry
+  level: info
+storage:
+  cache:
+    blobdescriptor: inmemory
+  delete:
+    enabled: true
+  filesystem:
+    rootdirectory: /var/lib/plex-registry/lab
+version: "0.1"
+PLEX_EOF
+install_file /etc/systemd/system/plex-lab-registry.service 0644 plex-lab-registry.service <<'PLEX_EOF'
+# Written by plex-registry.
+[Unit]
+Description=plex lab image registry (distribution on :5050)
+After=network-online.target
+Wants=network-online.target
+RequiresMountsFor=/var/lib/plex-registry
+
+[Service]
+ExecStart=/usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/ /usr/bin/docker-registry serve /etc/plex-registry/plex-lab-registry.yml
+Restart=always
+RestartSec=2
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+PLEX_EOF
+want=" plex-registry-docker.io.service plex-registry-myreg.lab_5443.service plex-registry-registry.k8s.io.service plex-lab-registry.service "
+for f in /etc/systemd/system/plex-registry-*.service /etc/systemd/system/plex-lab-registry*.service; do
   [ -e "$f" ] || continue
   u=${f##*/}
   case $want in *" $u "*) continue ;; esac
@@ -319,7 +363,7 @@ for u in $want; do
   *) systemctl start "$u" ;;
   esac
 done
-for p in 5001 5002 5010; do
+for p in 5001 5002 5010 5050; do
   for i in $(seq 1 120); do
     answers "$p" && break
     if [ "$i" -eq 120 ]; then
@@ -330,4 +374,4 @@ for p in 5001 5002 5010; do
     sleep 0.5
   done
 done
-echo "plex-ready 5001 5002 5010"
+echo "plex-ready 5001 5002 5010 5050"

@@ -120,7 +120,7 @@ LimitNOFILE=65536
 WantedBy=multi-user.target
 PLEX_EOF
 want=" plex-registry-zot.service "
-for f in /etc/systemd/system/plex-registry-*.service; do
+for f in /etc/systemd/system/plex-registry-*.service /etc/systemd/system/plex-lab-registry*.service; do
   [ -e "$f" ] || continue
   u=${f##*/}
   case $want in *" $u "*) continue ;; esac
