@@ -460,6 +460,22 @@ func TestLoadOCIRetries(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "after 2 attempts") || !strings.Contains(err.Error(), "image 1 of 1") {
 		t.Errorf("err = %v", err)
 	}
+
+	// When the second image fails, the first, pushed, comes back with the
+	// error.
+	lr.fail = func(r *http.Request) int {
+		if r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/v2/lab/broken/manifests/") {
+			return http.StatusInternalServerError
+		}
+		return 0
+	}
+	first := randomImage(t)
+	dir = t.TempDir()
+	newLayout(t, dir, entry{first, names(annotationRefName, "example.com/fine:v1")}, entry{randomImage(t), names(annotationRefName, "example.com/broken:v1")})
+	got, err = LoadOCI(context.Background(), dir, LoadOptions{Registry: lr.host, Attempts: 1})
+	if err == nil || !strings.Contains(err.Error(), "as "+lr.host+"/lab/broken:v1, image 2 of 2") || len(got) != 1 || got[0].Digest != digestOf(t, first) {
+		t.Errorf("loaded %+v, err %v", got, err)
+	}
 }
 
 func TestRepositoryFromPath(t *testing.T) {
