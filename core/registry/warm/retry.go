@@ -31,22 +31,28 @@ func retryable(err error) bool {
 	return true
 }
 
-// retry runs f up to Attempts times, waiting RetryDelay (doubling) between
-// attempts, and returns how many it made.
+// retry runs f as retryUpTo does with Warm's Attempts and RetryDelay, and
+// counts the retries for the report.
 func (w *warmer) retry(ctx context.Context, f func() error) (int, error) {
-	delay := w.o.RetryDelay
+	n, err := retryUpTo(ctx, w.o.Attempts, w.o.RetryDelay, f)
+	w.retries.Add(int64(n - 1))
+	return n, err
+}
+
+// retryUpTo runs f up to attempts times while its error is retryable,
+// waiting delay (doubling) between attempts, and returns how many it made.
+func retryUpTo(ctx context.Context, attempts int, delay time.Duration, f func() error) (int, error) {
 	for attempt := 1; ; attempt++ {
 		err := f()
 		if err == nil {
 			return attempt, nil
 		}
-		if attempt >= w.o.Attempts || !retryable(err) || ctx.Err() != nil {
+		if attempt >= attempts || !retryable(err) || ctx.Err() != nil {
 			if attempt > 1 {
 				err = fmt.Errorf("%w (after %d attempts)", err, attempt)
 			}
 			return attempt, err
 		}
-		w.retries.Add(1)
 		select {
 		case <-ctx.Done():
 			return attempt, ctx.Err()

@@ -1,9 +1,10 @@
 // Package warm fills a read-through cache ahead of time with
 // go-containerregistry: it pulls each image's manifests and every blob
 // through the cache, which stores them on the way, skipping what the cache
-// holds already and fetching a blob that several images share once. It
-// speaks the registry API only; core/registry finds the cache on Incus and
-// reads what it holds.
+// holds already and fetching a blob that several images share once.
+// LoadOCI pushes images built elsewhere (an OCI layout or archive, a docker
+// save tarball) into the cache's lab namespace. It speaks the registry API
+// only; core/registry finds the cache on Incus and reads what it holds.
 package warm
 
 import (
@@ -207,13 +208,7 @@ func newWarmer(address string, l engine.Layout, o Options) (*warmer, error) {
 		}
 	}
 	if o.Transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = o.Jobs + 2
-		// Never through a proxy from the environment: the cache is on the
-		// lab's network.
-		t.Proxy = nil
-		t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-		o.Transport = t
+		o.Transport = labTransport(o.Jobs + 2)
 	}
 	w := &warmer{address: address, layout: l, o: o}
 	if len(o.Platforms) == 0 {
@@ -232,13 +227,10 @@ func newWarmer(address string, l engine.Layout, o Options) (*warmer, error) {
 		w.plats = append(w.plats, *pl)
 	}
 	// Every retry is Warm's own, so that it can count and report them.
-	p, err := remote.NewPuller(
+	p, err := remote.NewPuller(append(ownRetries(),
 		remote.WithTransport(o.Transport),
-		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
-		remote.WithRetryPredicate(func(error) bool { return false }),
-		remote.WithRetryStatusCodes(),
 		remote.WithUserAgent("plex-registry"),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}
@@ -255,4 +247,25 @@ func (w *warmer) platformNames() []string {
 		out[i] = p.String()
 	}
 	return out
+}
+
+// labTransport carries requests to a registry on the lab's network, keeping
+// conns idle connections per host: never through a proxy from the
+// environment, which cannot reach the lab.
+func labTransport(conns int) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = conns
+	t.Proxy = nil
+	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return t
+}
+
+// ownRetries turns go-containerregistry's retries off, for callers that
+// retry with retryUpTo: retrying in both would multiply the attempts.
+func ownRetries() []remote.Option {
+	return []remote.Option{
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1}),
+		remote.WithRetryPredicate(func(error) bool { return false }),
+		remote.WithRetryStatusCodes(),
+	}
 }
