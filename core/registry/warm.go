@@ -45,21 +45,9 @@ func Warm(ctx context.Context, o WarmOptions) (*warm.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, caches, _, err := o.resolve(ctx)
+	srv, c, err := o.runningCache(ctx)
 	if err != nil {
 		return nil, err
-	}
-	var c *Cache
-	switch {
-	case len(caches) == 1:
-		c = caches[0]
-	case len(caches) == 0:
-		return nil, fmt.Errorf("found no cache to warm: create one with `plex-registry up`, or name it (-f SPEC NAME, --instance)")
-	default:
-		return nil, fmt.Errorf("there are %d caches: name the one to warm with --instance or its plex", len(caches))
-	}
-	if !c.Running() {
-		return nil, fmt.Errorf("cache %s is %s: start it with `plex-registry up`", c.Instance, c.Status)
 	}
 	wo := o.Options
 	wo.Images = images
@@ -182,4 +170,25 @@ func (o WarmOptions) images(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("no images to warm: name them, or give -f LIST, --kubernetes-version or --from-cluster")
 	}
 	return out, nil
+}
+
+// runningCache is the one cache selected, which must run.
+func (s Selector) runningCache(ctx context.Context) (Server, *Cache, error) {
+	srv, caches, _, err := s.resolve(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var c *Cache
+	switch {
+	case len(caches) == 1:
+		c = caches[0]
+	case len(caches) == 0:
+		return nil, nil, fmt.Errorf("found no cache: create one with `plex-registry up`, or name it (-f SPEC NAME, --instance)")
+	default:
+		return nil, nil, fmt.Errorf("there are %d caches: name one with --instance or its plex", len(caches))
+	}
+	if !c.Running() {
+		return nil, nil, fmt.Errorf("cache %s is %s: start it with `plex-registry up`", c.Instance, c.Status)
+	}
+	return srv, c, nil
 }

@@ -21,7 +21,9 @@ func newStatusCommand(g *globalOptions, s Streams) *cobra.Command {
 		Long: `List the caches on the Incus server (or the cache of plex NAME, of -f SPEC,
 or --instance): engine, address, state, storage volume, how many repositories
 and bytes it holds, and per upstream where it is mirrored, whether it answers
-now, the bytes and blobs stored and the repositories cached.
+now, the bytes and blobs stored and the repositories cached. The last row,
+(lab), is the lab namespace: where images are pushed, who may push, where
+nodes pull them, and its repositories.
 
 Whether an upstream answers is asked from this machine (GET /v2/, at most 2s;
 200 or 401 is an answer), not from the cache instance. While an upstream does
@@ -75,6 +77,11 @@ not answer, the cache serves only what it holds.`,
 					}
 					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%s\n", u.Name, from, answers(u.Probe), u.Mirror, warm.HumanBytes(u.Size), u.Blobs, repos)
 				}
+				repos := strings.Join(c.Lab.Repositories, ", ")
+				if repos == "" {
+					repos = "-"
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", "(lab)", "push "+c.Lab.PushHost+" ("+pushWho(c.Lab.PushAuth)+")", "-", c.Lab.Host, warm.HumanBytes(c.Lab.Size), "-", repos)
 				if err := tw.Flush(); err != nil {
 					return err
 				}

@@ -57,6 +57,15 @@ the upstream itself when the cache does not answer. When the plex's kubeconfig
 context exists, the KEP-1755 ConfigMap kube-public/local-registry-hosting is
 published too.
 
+Lab namespace: the cache also keeps the lab's own images, which have no
+upstream, under lab/: <cache>:5000/lab/NAME:TAG with Zot, and with
+distribution a plain registry on <cache>:5050 (its proxies take no pushes).
+Nodes pull from there over plain HTTP; ` + "`plex-registry warm --from-oci`" + ` loads
+images built elsewhere. Anyone who reaches the cache's network may push,
+unless --push-htpasswd FILE (bcrypt: htpasswd -cB FILE USER): then pushes
+need a user of FILE (with distribution, on port 5051, while 5050 serves
+pulls read-only), and pulls stay open.
+
 A re-run changes only what differs. On failure, what the run created is
 deleted (never the content of an existing volume), unless --retain.`,
 		Example: `  # the registry node of plex omniplex in a spec
@@ -106,6 +115,7 @@ deleted (never the content of an existing volume), unless --retain.`,
 	fl.StringVar(&f.o.Engine, "engine", engine.EngineZot, "cache engine: "+strings.Join(engine.Engines, " or "))
 	fl.StringArrayVar(&f.upstreams, "upstream", nil, "upstream to mirror, NAME or NAME=URL (repeatable; default: "+strings.Join(engine.DefaultUpstreamNames, ", ")+")")
 	fl.StringArrayVar(&f.o.SkipTLSVerify, "skip-tls-verify", nil, "upstream NAME whose TLS certificate is not verified (repeatable)")
+	fl.StringVar(&f.o.PushHtpasswd, "push-htpasswd", "", "htpasswd file (bcrypt) whose users alone may push into the lab namespace (default: anyone on the network)")
 	fl.StringVar(&f.o.ZotBinary, "zot-binary", "", "local Zot binary (air-gapped); default: download Zot's release")
 	fl.StringVar(&f.o.ZotVersion, "zot-version", registry.DefaultZotVersion, "Zot release to download")
 	fl.StringVar(&f.o.VolumeSize, "volume-size", "", "size limit of a new cache volume, like 50GiB (default: none)")
@@ -137,6 +147,7 @@ func printUp(s Streams, res *registry.UpResult) error {
 		}
 		fmt.Fprintf(s.Out, "  %-18s ← %s%s, mirrored at %s\n", u, e.URL, verify, m[u])
 	}
+	fmt.Fprintf(s.Out, "  %-18s → push to %s/lab/NAME:TAG (%s), pods pull %s/lab/NAME:TAG\n", "lab namespace", c.LabPushHost(c.Address), pushWho(c.PushAuth), c.LabHost(c.Address))
 	if len(res.Nodes) > 0 {
 		fmt.Fprintf(s.Out, "nodes pointed at the cache: %s\n", strings.Join(res.Nodes, ", "))
 	}
@@ -144,4 +155,12 @@ func printUp(s Streams, res *registry.UpResult) error {
 		fmt.Fprintf(s.Out, "ConfigMap %s/%s: %s\n", mirror.HostingConfigMapNamespace, mirror.HostingConfigMapName, res.ConfigMap)
 	}
 	return nil
+}
+
+// pushWho says who may push into the lab namespace.
+func pushWho(auth bool) string {
+	if auth {
+		return "users of the --push-htpasswd file"
+	}
+	return "anyone on the network: see --push-htpasswd"
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -16,8 +17,10 @@ func newWarmCommand(g *globalOptions, s Streams) *cobra.Command {
 	o := registry.WarmOptions{}
 	var output string
 	var platforms []string
+	var load registry.LoadOptions
+	var passwordStdin bool
 	cmd := &cobra.Command{
-		Use:   "warm [IMAGE…] [-f LIST] [--kubernetes-version vX] [--from-cluster NAME]",
+		Use:   "warm [IMAGE…] [-f LIST] [--kubernetes-version vX] [--from-cluster NAME] | warm --from-oci SRC…",
 		Short: "Pull images through the cache so that it holds them",
 		Long: `Pull images through the cache ahead of time: the manifests of each image (for
 a multi-platform image, those of the --platform chosen, default the Incus
@@ -39,14 +42,52 @@ it checks that the cache stored every blob fetched, and reports bytes, blobs,
 time and throughput; -o json prints the same as JSON.
 
 The cache is the only one on the server, or the one of --plex, --instance or
---spec FILE [--plex NAME].`,
+--spec FILE [--plex NAME].
+
+--from-oci SRC (repeatable) loads images built elsewhere into the cache's lab
+namespace instead: SRC is an OCI image layout directory, an OCI archive
+(podman/buildah save --format oci-archive) or a docker save tarball. Each
+image keeps its digest and its name without the registry host:
+example.com/team/app:v1 becomes <cache>:<lab port>/lab/team/app:v1; an image
+named by a tag alone goes to lab/<--repository, default SRC's file name>.
+The lab port is 5000 under Zot and 5050 under distribution; nodes pull from
+there. A cache made with --push-htpasswd needs --username and
+--password-stdin.`,
 		Example: `  plex-registry warm --plex omniplex --kubernetes-version v1.34.4
   plex-registry warm nginx:1.27 ghcr.io/fluxcd/source-controller:v1.7.3 --platform linux/amd64,linux/arm64
   kubectl get pods -A -o jsonpath='{..image}' | tr ' ' '\n' | plex-registry warm -f -
-  plex-registry warm --from-cluster omniplex -o json`,
+  plex-registry warm --from-cluster omniplex -o json
+  plex-registry warm --plex omniplex --from-oci ./app-oci --repository app
+  echo "$PASS" | plex-registry warm --plex omniplex --from-oci app.tar --username ci --password-stdin`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "text" && output != "json" {
 				return fmt.Errorf("unknown output format %q: use text or json", output)
+			}
+			if len(load.Sources) > 0 {
+				if len(args) > 0 || len(o.Lists) > 0 || o.KubernetesVersion != "" || o.FromCluster != "" {
+					return fmt.Errorf("--from-oci loads the lab's own images; warm upstream images (IMAGE, -f, --kubernetes-version, --from-cluster) in another run")
+				}
+				if passwordStdin {
+					b, err := io.ReadAll(s.In)
+					if err != nil {
+						return err
+					}
+					load.Password = strings.TrimRight(string(b), "\r\n")
+				}
+				load.Selector, load.Target, load.Log = o.Selector, g.target, g.log(s)
+				loaded, err := registry.Load(cmd.Context(), load)
+				if output == "json" {
+					if perr := cli.WriteData(s.Out, output, loaded); perr != nil {
+						return perr
+					}
+				} else {
+					for _, l := range loaded {
+						fmt.Fprintf(s.Out, " ✓ %s → %s (%s)\n", l.Source, l.Ref, short(l.Digest))
+					}
+				}
+				return err
+			} else if load.Repository != "" || load.Username != "" || passwordStdin {
+				return fmt.Errorf("--repository, --username and --password-stdin go with --from-oci")
 			}
 			o.Images = args
 			for _, p := range platforms {
@@ -88,6 +129,10 @@ The cache is the only one on the server, or the one of --plex, --instance or
 	fl.StringVar(&o.Selector.File, "spec", "", "plex spec file; the cache is its plex's registry node (--plex picks the plex)")
 	fl.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig for --from-cluster (default: like kubectl)")
 	fl.StringVarP(&output, "output", "o", "text", "report format: text or json")
+	fl.StringArrayVar(&load.Sources, "from-oci", nil, "load an OCI layout directory, OCI archive or docker save tarball into the lab namespace (repeatable)")
+	fl.StringVar(&load.Repository, "repository", "", "with --from-oci: repository under lab/ for images named by a tag alone (default: the source's file name)")
+	fl.StringVar(&load.Username, "username", "", "with --from-oci: user of the cache's --push-htpasswd file")
+	fl.BoolVar(&passwordStdin, "password-stdin", false, "with --from-oci: read the password from standard input")
 	return cmd
 }
 

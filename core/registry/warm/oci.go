@@ -15,12 +15,13 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/plex-dev/plex/core/registry/engine"
 )
 
-// LabPrefix is the first element of every repository in the lab namespace,
-// which holds the images the lab builds itself, beside the upstreams the
-// cache mirrors.
-const LabPrefix = "lab"
+// LabPrefix is the first element of every repository in the lab namespace
+// (engine.LabPrefix).
+const LabPrefix = engine.LabPrefix
 
 // LoadOptions say where LoadOCI pushes. Zero values mean the defaults.
 type LoadOptions struct {
