@@ -17,24 +17,36 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/plex-dev/plex/internal/testenv"
 )
 
 const (
-	regPlex  = "plexreg"
-	regSpec  = "testdata/registry.yaml"
-	regCache = "plexreg13"
-	regAddr  = "10.212.0.143"
+	regPlex   = "plexreg"
+	regWorker = "plexreg2"
+	// regUpstream is the cache's upstream: a registry this test runs and
+	// stops, serving the harness registry's storage read-only.
+	regUpstream = "10.212.0.1:5100"
+	regSpec     = "testdata/registry.yaml"
+	regCache    = "plexreg13"
+	regAddr     = "10.212.0.143"
 	// regEcho is the e2e workload the harness registry serves.
 	regEcho = "registry.k8s.io/plex-e2e/echo:v1"
 )
 
 // TestRegistry drives plex-registry and kubectl-plex together: the cache
-// (distribution engine, registry.k8s.io's repositories from the harness
-// registry) comes up first, then a one-node plex whose node pulls kubeadm's
-// images and a workload through it, as the cache's storage shows; the
-// local-registry-hosting ConfigMap is published; warm --from-cluster finds
-// everything cached. Run it with `make e2e-registry`.
+// (distribution engine, registry.k8s.io's repositories from a registry the
+// test runs, pushes into its lab namespace behind a password) comes up
+// first, then a 1+1 plex whose nodes pull kubeadm's images and a workload
+// through it, as the cache's storage shows; the local-registry-hosting
+// ConfigMap is published; warm --from-cluster finds everything cached. An
+// image built here is pushed into the lab namespace (and another loaded
+// with warm --from-oci) and runs on the worker. Then the upstream is
+// stopped for real: cached images still come from the cache, an uncached
+// one fails fast, pods still start; with the cache stopped too, a pull
+// fails rather than hangs; and an upstream that drops packets is stepped
+// around. Run it with `make e2e-registry`.
 func TestRegistry(t *testing.T) {
 	h := testenv.Require(t)
 	bins := map[string]string{}
@@ -50,14 +62,19 @@ func TestRegistry(t *testing.T) {
 	}
 	home := t.TempDir()
 	kubeconfig := filepath.Join(home, "kubeconfig")
-	run := func(bin string, args ...string) (string, error) {
+	runIn := func(stdin, bin string, args ...string) (string, error) {
 		t.Helper()
 		start := time.Now()
 		cmd := exec.Command(bins[bin], args...)
 		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+filepath.Join(home, ".config"), "KUBECONFIG="+kubeconfig)
+		cmd.Stdin = strings.NewReader(stdin)
 		out, err := cmd.CombinedOutput()
 		t.Logf("%s %s (%s):\n%s", bin, strings.Join(args, " "), time.Since(start).Round(100*time.Millisecond), out)
 		return string(out), err
+	}
+	run := func(bin string, args ...string) (string, error) {
+		t.Helper()
+		return runIn("", bin, args...)
 	}
 	must := func(bin string, args ...string) string {
 		t.Helper()
@@ -80,27 +97,45 @@ func TestRegistry(t *testing.T) {
 		_, _ = run("plex-registry", "down", "-f", regSpec, regPlex, "--purge")
 	})
 
+	upstream := startUpstream(t, h)
+	htpasswd := filepath.Join(home, "htpasswd")
+	hash, err := bcrypt.GenerateFromPassword([]byte(labPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(htpasswd, []byte(labUser+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	must("incus-plexbake", "bake", "registry", h.Image, "--apt-proxy", "http://10.212.0.1:3142", "--wait")
 	start := time.Now()
-	must("plex-registry", "up", "-f", regSpec, regPlex, "--engine", "distribution", "--upstream", "registry.k8s.io=http://10.212.0.1:5000")
+	out := must("plex-registry", "up", "-f", regSpec, regPlex, "--engine", "distribution", "--upstream", "registry.k8s.io=http://"+regUpstream, "--push-htpasswd", htpasswd)
+	if !strings.Contains(out, "push to "+regAddr+":5051/lab/NAME:TAG (users of the --push-htpasswd file), pods pull "+regAddr+":5050/lab/NAME:TAG") {
+		t.Errorf("up does not tell where the lab namespace is:\n%s", out)
+	}
 	t.Logf("FIGURE plex-registry up: %s", time.Since(start).Round(100*time.Millisecond))
 
 	start = time.Now()
-	out := must("kubectl-plex", "up", "-f", regSpec, regPlex)
-	t.Logf("FIGURE kubectl plex up 1 node through the cache: %s", time.Since(start).Round(100*time.Millisecond))
+	out = must("kubectl-plex", "up", "-f", regSpec, regPlex)
+	t.Logf("FIGURE kubectl plex up 1+1 through the cache: %s", time.Since(start).Round(100*time.Millisecond))
 	if !strings.Contains(out, "pull through the image cache "+regCache) {
 		t.Errorf("up did not use the cache:\n%s", out)
 	}
 	hosts := h.Incus(t, "exec", regPlex+"1", "--", "cat", "/etc/containerd/certs.d/registry.k8s.io/hosts.toml")
-	// The cache pulls registry.k8s.io from the harness registry, so that is
+	// The cache pulls registry.k8s.io from the test's upstream, so that is
 	// also where the node falls back to.
-	if !strings.Contains(hosts, `[host."http://`+regAddr+`:5002"]`) || !strings.Contains(hosts, `server = "http://10.212.0.1:5000"`) {
+	if !strings.Contains(hosts, `[host."http://`+regAddr+`:5002"]`) || !strings.Contains(hosts, `server = "http://`+regUpstream+`"`) {
 		t.Errorf("the node's hosts.toml:\n%s", hosts)
+	}
+	labHosts := h.Incus(t, "exec", regWorker, "--", "cat", "/etc/containerd/certs.d/"+regAddr+":5050/hosts.toml")
+	if !strings.Contains(labHosts, `[host."http://`+regAddr+`:5050"]`) {
+		t.Errorf("the worker's hosts.toml of the lab namespace:\n%s", labHosts)
 	}
 
 	cs := regClient(t, kubeconfig)
 	cm, err := cs.CoreV1().ConfigMaps("kube-public").Get(ctx, "local-registry-hosting", metav1.GetOptions{})
-	if err != nil || !strings.Contains(cm.Data["localRegistryHosting.v1"], "host: "+regAddr+":5002") {
+	if err != nil || !strings.Contains(cm.Data["localRegistryHosting.v1"], "host: "+regAddr+":5051") ||
+		!strings.Contains(cm.Data["localRegistryHosting.v1"], "hostFromContainerRuntime: "+regAddr+":5050") {
 		t.Errorf("ConfigMap local-registry-hosting: %v %v", cm, err)
 	}
 
@@ -163,6 +198,8 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("warm --from-cluster fetched blobs the node had pulled through the cache already:\n%s", out)
 	}
 
+	labImages(t, h, cs, runIn, home)
+
 	// With the cache's registry.k8s.io proxy down, the node falls back to the
 	// server of its hosts.toml: a pod that must pull (imagePullPolicy Always)
 	// still starts.
@@ -185,6 +222,8 @@ func TestRegistry(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	h.Incus(t, "exec", regCache, "--", "systemctl", "start", "plex-registry-registry.k8s.io.service")
+
+	outage(t, h, cs, upstream)
 
 	// kubectl plex down takes the nodes and leaves the cache to plex-registry.
 	out = must("kubectl-plex", "down", regPlex)

@@ -10,7 +10,8 @@ import (
 // ProvisionScript is the bash script that installs a layout's files in the
 // cache instance, restarts the units whose files changed, removes the units
 // of upstreams no longer served, and waits until every port answers /v2/.
-// It prints "plex-changed PATH" and "plex-removed UNIT" lines.
+// A port that asks for a password (401) answers too. It prints
+// "plex-changed PATH" and "plex-removed UNIT" lines.
 func (l Layout) ProvisionScript() (string, error) {
 	files, err := l.Files()
 	if err != nil {
@@ -41,7 +42,7 @@ answers() ( # PORT
   exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
   printf 'GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
   IFS= read -r -t 5 line <&3 || exit 1
-  case $line in "HTTP/1."?" 200"*) exit 0 ;; esac
+  case $line in "HTTP/1."?" 200"* | "HTTP/1."?" 401"*) exit 0 ;; esac
   exit 1
 )
 `)
@@ -56,9 +57,6 @@ answers() ( # PORT
 		}
 		fmt.Fprintf(&b, "mkdir -p %s\n", LabStorageDir)
 	}
-	if l.PushAuth {
-		fmt.Fprintf(&b, "test -s %s || { echo \"%s is missing: give up --push-htpasswd FILE\"; exit 1; }\n", HtpasswdFile, HtpasswdFile)
-	}
 	for _, f := range files {
 		delim := "PLEX_EOF"
 		for strings.Contains(f.Content, delim) {
@@ -69,6 +67,9 @@ answers() ( # PORT
 			content += "\n"
 		}
 		fmt.Fprintf(&b, "install_file %s %04o %s <<'%s'\n%s%s\n", f.Path, f.Mode, strings.Join(f.Units, " "), delim, content, delim)
+	}
+	if l.PushAuth {
+		fmt.Fprintf(&b, "test -s %s || { echo \"%s is missing: give up --push-htpasswd FILE\"; exit 1; }\n", HtpasswdFile, HtpasswdFile)
 	}
 	fmt.Fprintf(&b, "want=\" %s \"\n", strings.Join(units, " "))
 	b.WriteString(`for f in ` + unitDir + `/plex-registry-*.service ` + unitDir + `/plex-lab-registry*.service; do

@@ -21,7 +21,7 @@ answers() ( # PORT
   exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
   printf 'GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
   IFS= read -r -t 5 line <&3 || exit 1
-  case $line in "HTTP/1."?" 200"*) exit 0 ;; esac
+  case $line in "HTTP/1."?" 200"* | "HTTP/1."?" 401"*) exit 0 ;; esac
   exit 1
 )
 mkdir -p /var/lib/plex-registry /etc/plex-registry
