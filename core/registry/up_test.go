@@ -239,3 +239,20 @@ func TestUpRefusesBeforeChanging(t *testing.T) {
 		})
 	}
 }
+
+// Load refuses what it cannot do before it looks for a cache.
+func TestLoadBadInput(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		o    LoadOptions
+		want string
+	}{
+		{LoadOptions{}, "nothing to load: name an OCI layout directory or an image tarball"},
+		{LoadOptions{Sources: []string{"x"}, Username: "ci"}, "give both a user name and a password, or neither"},
+		{LoadOptions{Sources: []string{"x"}, Password: "pw"}, "give both a user name and a password, or neither"},
+	} {
+		if _, err := Load(ctx, tt.o); err == nil || err.Error() != tt.want {
+			t.Errorf("%+v: %v, want %q", tt.o, err, tt.want)
+		}
+	}
+}
