@@ -86,7 +86,7 @@ lint:
 clean:
 	rm -rf $(BIN)
 
-## bench: time up (1+1, 1+2, 1+4), join, and plain incus launch; medians of 3
+## bench: time up (1+1, 1+2, 1+4), join, plain incus launch, snapshot and restore (1+2) and a snapshot's disk; medians of 3
 bench: images bake build
 	hack/bench.sh
 

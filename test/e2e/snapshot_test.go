@@ -6,6 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +34,15 @@ func TestE2ESnapshot(t *testing.T) {
 	ctx := context.Background()
 	n1, n2, n3 := name+"1", name+"2", name+"3"
 
-	// 1. A plex with things in it.
+	// 1. A plex with things in it. An SSH key first, for up to give to the
+	// nodes: ssh after the restore shows known_hosts still holds.
+	if err := os.MkdirAll(filepath.Join(e.home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "plex-e2e",
+		"-f", filepath.Join(e.home, ".ssh", "id_ed25519")).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
 	e.mustPlex("up", "-f", e.spec)
 	cs := e.client()
 	expectReady(t, ctx, cs, n1, n2, n3)
