@@ -59,8 +59,9 @@ func (r *run) restore(ctx context.Context, force bool) error {
 	name := r.snap.name
 	err := action.RunFor(ctx, r.log, r.px.Name,
 		r.quiet("finding the plex's nodes", r.discoverKube),
-		r.quiet("finding snapshot "+name, r.findSnapshot),
-		r.quiet("comparing the plex's nodes with the snapshot's", func(context.Context) error {
+		// These two errors say what they were looking for themselves.
+		action.Action{Quiet: true, Do: r.findSnapshot},
+		action.Action{Quiet: true, Do: func(context.Context) error {
 			switch {
 			case r.snap.diff == "":
 			case force:
@@ -71,7 +72,7 @@ func (r *run) restore(ctx context.Context, force bool) error {
 					r.px.Name, name, r.snap.diff, r.px.Name, name)
 			}
 			return nil
-		}),
+		}},
 		r.perNode("restoring %d node(s) to "+name, &r.snap.have, r.restoreNodes),
 		r.quiet("reading the admin kubeconfig", r.readRestoredAdmin),
 		r.actf(func() string { return fmt.Sprintf("waiting for %d node(s) to be Ready", len(r.snap.have)) }, func(ctx context.Context) error {

@@ -449,7 +449,7 @@ func DeleteSnapshot(ctx context.Context, o DeleteSnapshotOptions) error {
 		r.snap.name = o.Snapshot
 		return action.RunFor(ctx, r.log, r.px.Name,
 			r.quiet("finding the plex's nodes", r.discoverKube),
-			r.quiet("finding snapshot "+o.Snapshot, r.findSnapshot),
+			action.Action{Quiet: true, Do: r.findSnapshot}, // its error says what it looked for
 			r.perNode("deleting snapshot "+o.Snapshot+" of %d node(s)", &r.snap.have, func(ctx context.Context, nodes []plan.Node) error {
 				return r.eachNode(ctx, nodes, func(n plan.Node) error { return r.srv.DeleteSnapshot(ctx, n.Name, o.Snapshot) })
 			}),
