@@ -51,6 +51,11 @@ func (f *fakeIncus) CreateSnapshot(ctx context.Context, instance, name string) e
 			return fmt.Errorf("snapshotting %s: snapshot %s already exists", instance, name)
 		}
 	}
+	if f.failSnapshot != nil {
+		if err := f.failSnapshot(instance); err != nil {
+			return err
+		}
+	}
 	f.snapshotsTaken++
 	in.snaps = append(in.snaps, fakeSnapshot{
 		Snapshot: incus.Snapshot{Name: name, CreatedAt: time.Now(), Config: maps.Clone(in.Config)},

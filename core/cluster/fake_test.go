@@ -59,6 +59,9 @@ type fakeIncus struct {
 	// are instance/snapshot, in call order (fake_snapshot_test.go).
 	snapshotsTaken             int
 	snapshotsDeleted, restored []string
+	// failSnapshot, when set, fails the snapshot of an instance whenever
+	// it returns an error.
+	failSnapshot func(instance string) error
 }
 
 type fakeInstance struct {

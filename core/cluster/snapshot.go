@@ -90,8 +90,6 @@ func checkSnapshotName(name string) error {
 // snapState is what the snapshot verbs find, for the actions after.
 type snapState struct {
 	name string
-	// etcd is etcd's data, saved before the nodes' snapshots.
-	etcd []byte
 	// have are the nodes that hold plex's snapshot of the name.
 	have []plan.Node
 	// diff says how the plex's nodes differ from the snapshot's ("" when
@@ -180,8 +178,15 @@ func (r *run) saveEtcd(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading etcd's data: %w; is the plex up (`kubectl plex status %s`)?", err, r.px.Name)
 	}
-	r.snap.etcd = data
-	return r.srv.PushFile(ctx, r.cp.Name, EtcdSnapshotPath(r.snap.name), data, 0o600)
+	path := EtcdSnapshotPath(r.snap.name)
+	if err := r.srv.PushFile(ctx, r.cp.Name, path, data, 0o600); err != nil {
+		return err
+	}
+	r.rv.Add("etcd copy", r.cp.Name+":"+path, func(ctx context.Context) error {
+		_, err := r.srv.Run(ctx, r.cp.Name, "rm", "-f", path)
+		return err
+	})
+	return nil
 }
 
 func (r *run) controlPlanes() []plan.Node {

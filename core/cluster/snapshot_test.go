@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -140,5 +141,30 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 	if list, err := ListSnapshots(ctx, SnapshotListOptions{Ref: ref}); err != nil || len(list) != 0 {
 		t.Errorf("list after delete: %+v, %v", list, err)
+	}
+}
+
+// TestSnapshotFailureUndoes fails one node's snapshot: the snapshots the
+// others got are deleted again, and so is etcd's copy.
+func TestSnapshotFailureUndoes(t *testing.T) {
+	f := upForSnapshot(t)
+	ctx := context.Background()
+	f.failSnapshot = func(instance string) error {
+		if instance == "lab2" {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	_, err := Snapshot(ctx, SnapshotOptions{Ref: Ref{Name: "lab", Target: f.target()}, Snapshot: "s1"})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("snapshot with lab2 failing: %v", err)
+	}
+	for _, n := range []string{"lab1", "lab2"} {
+		if len(f.instances[n].snaps) != 0 {
+			t.Errorf("%s kept %d snapshot(s)", n, len(f.instances[n].snaps))
+		}
+	}
+	if _, ok := f.instances["lab1"].files[EtcdSnapshotPath("s1")]; ok {
+		t.Error("etcd's copy left on lab1")
 	}
 }
