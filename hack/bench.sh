@@ -7,9 +7,9 @@
 #     comparison with plex's node creation;
 #   - kubectl plex snapshot of a 1+2 plex, kubectl plex restore of it to all
 #     nodes Ready, and the disk one snapshot of the 3 nodes uses on the btrfs
-#     pool (exclusive bytes: right after it is taken, and after a restore and
-#     a minute of the plex running, when the nodes have written over what
-#     the snapshot holds).
+#     pool (exclusive bytes: right after it is taken, and a minute after the
+#     plex was restored to it, when the nodes have written over what the
+#     snapshot holds).
 # Timings are reported, never asserted. Uses the plex "plexbench" at
 # addresses 10.212.0.151+, apart from the demo and the e2e plexes.
 set -euo pipefail
@@ -101,7 +101,7 @@ for i in $(seq "$RUNS"); do
   grep -E 'restoring|Ready \(' "$work/restore.log" | sed 's/^/  /'
 done
 sleep 60
-result["snapshot MiB, 1 min on"]=$(snapdu bench1)
+result["snapshot MiB, 1 min on"]=$(snapdu "bench$RUNS")
 result["snapshot 1+2"]=$(printf '%s\n' "${st[@]}" | median)
 result["restore 1+2"]=$(printf '%s\n' "${rt[@]}" | median)
 echo "snapshot 1+2: ${st[*]} s; restore 1+2 to all Ready: ${rt[*]} s"
