@@ -40,6 +40,14 @@ func TestSnapshotAndRestore(t *testing.T) {
 			t.Errorf("%s's snapshot has labels %v", n, c)
 		}
 	}
+	for _, n := range []string{"lab1", "lab2"} {
+		if _, ok := f.instances[n].snaps[0].files[cloudInitDisabled]; !ok {
+			t.Errorf("%s's snapshot has no %s", n, cloudInitDisabled)
+		}
+		if _, ok := f.instances[n].files[cloudInitDisabled]; ok {
+			t.Errorf("%s left on the running %s", cloudInitDisabled, n)
+		}
+	}
 	etcdFile := EtcdSnapshotPath("s1")
 	if _, ok := f.instances["lab1"].snaps[0].files[etcdFile]; !ok {
 		t.Errorf("the control plane's snapshot has no %s", etcdFile)
@@ -67,6 +75,11 @@ func TestSnapshotAndRestore(t *testing.T) {
 	}
 	if _, ok := f.instances["lab2"].files["/broken"]; ok {
 		t.Error("restore left lab2's change")
+	}
+	for _, n := range []string{"lab1", "lab2"} {
+		if _, ok := f.instances[n].files[cloudInitDisabled]; ok {
+			t.Errorf("restore left %s on %s", cloudInitDisabled, n)
+		}
 	}
 	if !slices.Equal(f.restored, []string{"lab1/s1", "lab2/s1"}) && !slices.Equal(f.restored, []string{"lab2/s1", "lab1/s1"}) {
 		t.Errorf("restored %v", f.restored)
