@@ -61,9 +61,9 @@ integration: harness build artifacts
 	hack/aptproxy.sh up
 	PLEX_TEST_INCUS=1 go test -p 1 -count=1 -timeout 40m ./...
 
-## e2e: kubectl-plex up/join/drain/down/ssh (1+2), Ctrl-C during up, two ups of one plex at once, cni: manifest, and the HA control plane (3+1) on the harness
+## e2e: kubectl-plex up/join/drain/down/ssh (1+2), snapshot and restore (1+2), Ctrl-C during up, two ups of one plex at once, cni: manifest, and the HA control plane (3+1) on the harness
 e2e: images bake build
-	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 50m -v -run 'TestE2E$$|TestE2EInterrupt$$|TestE2ELock$$|TestE2ECNIManifest$$|TestHA$$' ./test/e2e/
+	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 50m -v -run 'TestE2E$$|TestE2ESnapshot$$|TestE2EInterrupt$$|TestE2ELock$$|TestE2ECNIManifest$$|TestHA$$' ./test/e2e/
 
 ## test: everything — the README's test command and what CI runs
 test: integration e2e e2e-registry e2e-flux e2e-cluster packaging-test
@@ -86,7 +86,7 @@ lint:
 clean:
 	rm -rf $(BIN)
 
-## bench: time up (1+1, 1+2, 1+4), join, and plain incus launch; medians of 3
+## bench: time up (1+1, 1+2, 1+4), join, plain incus launch, snapshot and restore (1+2) and a snapshot's disk; medians of 3
 bench: images bake build
 	hack/bench.sh
 

@@ -55,6 +55,13 @@ type fakeIncus struct {
 	token string
 	// ca and admin are what kubeadm init writes.
 	ca, admin []byte
+	// snapshotsTaken counts snapshots made; snapshotsDeleted and restored
+	// are instance/snapshot, in call order (fake_snapshot_test.go).
+	snapshotsTaken             int
+	snapshotsDeleted, restored []string
+	// failSnapshot, when set, fails the snapshot of an instance whenever
+	// it returns an error.
+	failSnapshot func(instance string) error
 }
 
 type fakeInstance struct {
@@ -62,6 +69,8 @@ type fakeInstance struct {
 	Image    string
 	Profiles []string
 	files    map[string][]byte
+	// snaps are the instance's snapshots (fake_snapshot_test.go).
+	snaps []fakeSnapshot
 }
 
 type fakeRun struct {
@@ -87,7 +96,7 @@ func newFake(t *testing.T) *fakeIncus {
 // waiting for a plex's lock looks at it every 10ms.
 func (f *fakeIncus) target() Target {
 	return Target{seams: &seams{
-		connect: f.connect, waitReady: f.waitReady, waitTokenSigned: f.waitTokenSigned,
+		connect: f.connect, waitReady: f.waitReady, waitTokenSigned: f.waitTokenSigned, saveEtcd: f.saveEtcd,
 		bootTimeout: time.Second, bootEvery: 10 * time.Millisecond, lockPoll: 10 * time.Millisecond,
 	}}
 }
@@ -249,6 +258,8 @@ func (f *fakeIncus) Run(ctx context.Context, name string, cmd ...string) (string
 		}
 		in.files[kubeletConfPath] = []byte("kubelet")
 		return "This node has joined the cluster\n", nil
+	case len(cmd) == 3 && cmd[0] == "rm" && cmd[1] == "-f":
+		delete(in.files, cmd[2])
 	}
 	return "", nil
 }

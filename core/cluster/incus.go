@@ -7,6 +7,7 @@ import (
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/internal/boot"
 	"github.com/plex-dev/plex/core/internal/lock"
+	"github.com/plex-dev/plex/core/plan"
 )
 
 // Incus is what cluster needs from an Incus server. incusServer (a
@@ -37,6 +38,12 @@ type Incus interface {
 	EnsureProfile(ctx context.Context, p incus.Profile) error
 	ImageByAlias(ctx context.Context, alias string) (*incus.Image, error)
 	Members(ctx context.Context) ([]incus.Member, error)
+	SetInstanceConfig(ctx context.Context, name string, kv map[string]string) error
+	// Snapshots (snapshot.go, restore.go).
+	CreateSnapshot(ctx context.Context, instance, name string) error
+	ListSnapshots(ctx context.Context, instance string) ([]incus.Snapshot, error)
+	DeleteSnapshot(ctx context.Context, instance, name string) error
+	RestoreSnapshot(ctx context.Context, instance, name string) error
 	// The profile calls the plex's lock is made of (lock.go).
 	lock.Server
 }
@@ -68,6 +75,8 @@ type seams struct {
 	connect         func(ctx context.Context, o incus.ConnectOptions) (Incus, error)
 	waitReady       func(ctx context.Context, kubeconfig []byte, names []string, timeout time.Duration) error
 	waitTokenSigned func(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error
+	// saveEtcd stands in for etcd's snapshot, which needs a real etcd.
+	saveEtcd func(ctx context.Context, srv Incus, via string, cps []plan.Node) ([]byte, error)
 	// bootTimeout and bootEvery, when set, shorten the boot wait, so that
 	// a test of a node that never boots ends in a second, not in minutes.
 	bootTimeout, bootEvery time.Duration
@@ -102,6 +111,22 @@ func (s *seams) nodesReady(ctx context.Context, kubeconfig []byte, names []strin
 		return waitReady(ctx, kubeconfig, names, timeout)
 	}
 	return s.waitReady(ctx, kubeconfig, names, timeout)
+}
+
+// nodesReadySince is nodesReady for nodes whose kubelets must have
+// reported after since; the fake's waitReady stands in for it as it is.
+func (s *seams) nodesReadySince(ctx context.Context, kubeconfig []byte, names []string, since time.Time, timeout time.Duration) error {
+	if s == nil || s.waitReady == nil {
+		return waitReadySince(ctx, kubeconfig, names, since, timeout)
+	}
+	return s.waitReady(ctx, kubeconfig, names, timeout)
+}
+
+func (s *seams) etcdSnapshot(ctx context.Context, srv Incus, via string, cps []plan.Node) ([]byte, error) {
+	if s == nil || s.saveEtcd == nil {
+		return etcdSnapshot(ctx, srv, via, cps)
+	}
+	return s.saveEtcd(ctx, srv, via, cps)
 }
 
 func (s *seams) tokenSigned(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error {

@@ -35,8 +35,29 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
+// readySince is when the node's kubelet last reported its Ready
+// condition.
+func readySince(n *corev1.Node) time.Time {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.LastHeartbeatTime.Time
+		}
+	}
+	return time.Time{}
+}
+
 // waitReady waits until every named node is registered and Ready.
 func waitReady(ctx context.Context, kubeconfig []byte, names []string, timeout time.Duration) error {
+	return waitReadySince(ctx, kubeconfig, names, time.Time{}, timeout)
+}
+
+// waitReadySince is waitReady where Ready counts only if the node's kubelet
+// reported it at or after since. After a restore, etcd still shows every
+// node Ready as it was at the snapshot, until the node controller's grace
+// period runs out; a kubelet that starts reports at once.
+func waitReadySince(ctx context.Context, kubeconfig []byte, names []string, since time.Time, timeout time.Duration) error {
+	// The heartbeat is kept to the second.
+	since = since.Truncate(time.Second)
 	cs, err := clientFor(kubeconfig)
 	if err != nil {
 		return err
@@ -49,7 +70,8 @@ func waitReady(ctx context.Context, kubeconfig []byte, names []string, timeout t
 		}
 		ready := map[string]bool{}
 		for i := range list.Items {
-			ready[list.Items[i].Name] = nodeReady(&list.Items[i])
+			n := &list.Items[i]
+			ready[n.Name] = nodeReady(n) && !readySince(n).Before(since)
 		}
 		notReady = notReady[:0]
 		for _, n := range names {

@@ -194,6 +194,7 @@ type run struct {
 	joinState
 	ctxName string      // the kubeconfig context written
 	doomed  []plan.Node // the instances down deletes
+	snap    snapState   // what snapshot and restore find (snapshot.go)
 }
 
 func newRun(px plan.Plex, srv Incus, log *status.Logger, s *seams, verb string, o runOptions) *run {

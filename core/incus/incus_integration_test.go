@@ -164,6 +164,7 @@ func TestIntegrationServer(t *testing.T) {
 
 	testIntegrationExec(ctx, t, s, name)
 	testIntegrationFiles(ctx, t, s, name)
+	testIntegrationSnapshots(ctx, t, s, name)
 
 	// The address comes once networkd has configured eth0 (DHCP on the
 	// harness bridge); poll briefly.
@@ -341,3 +342,50 @@ func testIntegrationFiles(ctx context.Context, t *testing.T, s *Server, name str
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// testIntegrationSnapshots snapshots the running instance live, changes a
+// file and a label, restores, and finds both as they were.
+func testIntegrationSnapshots(ctx context.Context, t *testing.T, s *Server, name string) {
+	if err := s.PushFile(ctx, name, "/root/snap", []byte("before"), 0o644); err != nil {
+		t.Fatalf("PushFile: %v", err)
+	}
+	if err := s.SetInstanceConfig(ctx, name, map[string]string{"user.plex.itest-snap": "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSnapshot(ctx, name, "s1"); err != nil {
+		t.Fatalf("CreateSnapshot: %v", err)
+	}
+	if err := s.CreateSnapshot(ctx, name, "s1"); err == nil {
+		t.Error("CreateSnapshot of a name taken: no error")
+	}
+	snaps, err := s.ListSnapshots(ctx, name)
+	if err != nil || len(snaps) != 1 || snaps[0].Name != "s1" || snaps[0].Stateful || snaps[0].Config["user.plex.itest-snap"] != "s1" || snaps[0].CreatedAt.IsZero() {
+		t.Fatalf("ListSnapshots: %+v, %v", snaps, err)
+	}
+	if err := s.PushFile(ctx, name, "/root/snap", []byte("after"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetInstanceConfig(ctx, name, map[string]string{"user.plex.itest-snap": "later"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RestoreSnapshot(ctx, name, "s1"); err != nil {
+		t.Fatalf("RestoreSnapshot: %v", err)
+	}
+	if err := s.RestoreSnapshot(ctx, name, "plex-no-such-snapshot"); err == nil {
+		t.Error("RestoreSnapshot of a missing snapshot: no error")
+	}
+	if in, err := s.GetInstance(ctx, name); err != nil || in.Status != "Running" || in.Config["user.plex.itest-snap"] != "s1" {
+		t.Errorf("after RestoreSnapshot: %+v, %v; want it running with its config of s1", in, err)
+	}
+	if b, err := s.PullFile(ctx, name, "/root/snap"); err != nil || string(b) != "before" {
+		t.Errorf("after RestoreSnapshot the file holds %q, %v; want \"before\"", b, err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := s.DeleteSnapshot(ctx, name, "s1"); err != nil {
+			t.Errorf("DeleteSnapshot #%d: %v", i, err)
+		}
+	}
+	if snaps, err := s.ListSnapshots(ctx, name); err != nil || len(snaps) != 0 {
+		t.Errorf("ListSnapshots after DeleteSnapshot: %+v, %v", snaps, err)
+	}
+}

@@ -23,6 +23,18 @@ const (
 	LabelPodSubnet = LabelPrefix + "pod-subnet"
 	// LabelCNI is the plex's CNI choice.
 	LabelCNI = LabelPrefix + "cni"
+	// LabelSnapshot is set on a node just before plex snapshots it, to the
+	// snapshot's name, so the snapshot's own config carries it: a snapshot
+	// is plex's when this key in its config equals its name (one a user
+	// takes later inherits the key with an older name).
+	LabelSnapshot = LabelPrefix + "snapshot"
+	// LabelSnapshotNodes lists, comma-separated, the plex's nodes when the
+	// snapshot was taken, so a restore can say which were added or removed.
+	LabelSnapshotNodes = LabelPrefix + "snapshot-nodes"
+	// LabelSpecHash is the hash of the plex's nodes as their labels record
+	// them (name, role, index, address, pod CIDR) and of its pod subnet and
+	// CNI, when the snapshot was taken.
+	LabelSpecHash = LabelPrefix + "spec-hash"
 )
 
 // IsManaged reports whether an instance's config carries plex's mark.

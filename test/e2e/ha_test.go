@@ -19,7 +19,8 @@ import (
 // plane is stopped hard, and the API (through the VIP) keeps answering and
 // schedules a new Deployment; it comes back with all of etcd healthy; one
 // control plane is drained and deleted, leaving etcd with two members; and
-// it is joined back.
+// it is joined back; a snapshot and a restore bring it back with all three
+// etcd members healthy.
 func TestHA(t *testing.T) {
 	e, h := newEnv(t, "plexha", "testdata/ha.yaml")
 	ctx := context.Background()
@@ -107,6 +108,14 @@ func TestHA(t *testing.T) {
 	start = time.Now()
 	e.mustPlex("join", "-f", e.spec, e.name, "3")
 	t.Logf("FIGURE join a control plane back: %s", time.Since(start).Round(100*time.Millisecond))
+	waitForStatus(t, e, "etcd 3/3 healthy, quorum holds", 2*time.Minute)
+	expectReady(t, ctx, cs, "plexha1", "plexha2", "plexha3", "plexha4")
+
+	// 6. Snapshot and restore: etcd comes back with its three members.
+	e.mustPlex("snapshot", e.name, "ha")
+	start = time.Now()
+	e.mustPlex("restore", e.name, "ha")
+	t.Logf("FIGURE HA restore 3+1 to all Ready: %s", time.Since(start).Round(100*time.Millisecond))
 	waitForStatus(t, e, "etcd 3/3 healthy, quorum holds", 2*time.Minute)
 	expectReady(t, ctx, cs, "plexha1", "plexha2", "plexha3", "plexha4")
 }

@@ -34,6 +34,8 @@ Start with:
   kubectl plex plan -f examples/omniplex.yaml     # what would be created
   kubectl plex up -f examples/omniplex.yaml       # create it
   kubectl plex status                             # look at it
+  kubectl plex snapshot omniplex before-upgrade   # save it, etcd included
+  kubectl plex restore omniplex before-upgrade    # put it back, in seconds
   kubectl plex down omniplex                      # delete it
 
 ` + kubectlFlagsHelp,
@@ -52,6 +54,8 @@ Start with:
 		newDrainCommand(s, c),
 		newDownCommand(s, c),
 		newStatusCommand(s, c),
+		newSnapshotCommand(s, c),
+		newRestoreCommand(s, c),
 		newKubeconfigCommand(s, c),
 		newSSHCommand(s, c),
 		newFluxstrapCommand(s, c),

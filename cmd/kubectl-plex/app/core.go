@@ -15,31 +15,39 @@ import (
 // real functions; the tests put recorders in their place, to see what a
 // verb's flags became without an Incus server.
 type core struct {
-	plan       func(context.Context, cluster.PlanOptions) (*cluster.PlanResult, error)
-	up         func(context.Context, cluster.UpOptions) error
-	join       func(context.Context, cluster.JoinOptions) error
-	drain      func(context.Context, cluster.DrainOptions) error
-	down       func(context.Context, cluster.DownOptions) error
-	status     func(context.Context, cluster.StatusOptions) ([]cluster.PlexStatus, error)
-	kubeconfig func(context.Context, cluster.KubeconfigOptions) ([]byte, error)
-	sshCommand func(context.Context, cluster.SSHOptions) ([]string, error)
-	fluxstrap  func(context.Context, flux.StrapOptions) (*flux.StrapResult, error)
+	plan           func(context.Context, cluster.PlanOptions) (*cluster.PlanResult, error)
+	up             func(context.Context, cluster.UpOptions) error
+	join           func(context.Context, cluster.JoinOptions) error
+	drain          func(context.Context, cluster.DrainOptions) error
+	down           func(context.Context, cluster.DownOptions) error
+	status         func(context.Context, cluster.StatusOptions) ([]cluster.PlexStatus, error)
+	snapshot       func(context.Context, cluster.SnapshotOptions) (string, error)
+	restore        func(context.Context, cluster.RestoreOptions) error
+	listSnapshots  func(context.Context, cluster.SnapshotListOptions) ([]cluster.PlexSnapshot, error)
+	deleteSnapshot func(context.Context, cluster.DeleteSnapshotOptions) error
+	kubeconfig     func(context.Context, cluster.KubeconfigOptions) ([]byte, error)
+	sshCommand     func(context.Context, cluster.SSHOptions) ([]string, error)
+	fluxstrap      func(context.Context, flux.StrapOptions) (*flux.StrapResult, error)
 	// exec replaces this process with argv, as ssh NODE does.
 	exec func(argv []string) error
 }
 
 func realCore() core {
 	return core{
-		plan:       cluster.Plan,
-		up:         cluster.Up,
-		join:       cluster.Join,
-		drain:      cluster.Drain,
-		down:       cluster.Down,
-		status:     cluster.Status,
-		kubeconfig: cluster.Kubeconfig,
-		sshCommand: cluster.SSHCommand,
-		fluxstrap:  flux.Strap,
-		exec:       execProcess,
+		plan:           cluster.Plan,
+		up:             cluster.Up,
+		join:           cluster.Join,
+		drain:          cluster.Drain,
+		down:           cluster.Down,
+		status:         cluster.Status,
+		snapshot:       cluster.Snapshot,
+		restore:        cluster.Restore,
+		listSnapshots:  cluster.ListSnapshots,
+		deleteSnapshot: cluster.DeleteSnapshot,
+		kubeconfig:     cluster.Kubeconfig,
+		sshCommand:     cluster.SSHCommand,
+		fluxstrap:      flux.Strap,
+		exec:           execProcess,
 	}
 }
 

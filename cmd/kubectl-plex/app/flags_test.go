@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/plex-dev/plex/core/cluster"
@@ -41,6 +42,16 @@ func recording(calls *[]string) core {
 			return []cluster.PlexStatus{{Name: "omniplex", Remote: "local", Endpoint: "https://10.212.0.11:6443",
 				Nodes: []cluster.NodeStatus{{Name: "omniplex1", Role: "control-plane", Address: "10.212.0.11", Incus: "Running", Kubernetes: "Ready"}}}}, nil
 		},
+		snapshot: func(_ context.Context, o cluster.SnapshotOptions) (string, error) {
+			rec("snapshot", o)
+			return "20261202-031500", nil
+		},
+		restore: func(_ context.Context, o cluster.RestoreOptions) error { rec("restore", o); return nil },
+		listSnapshots: func(_ context.Context, o cluster.SnapshotListOptions) ([]cluster.PlexSnapshot, error) {
+			rec("listSnapshots", o)
+			return []cluster.PlexSnapshot{{Name: "s1", SpecHash: "0123456789abcdef", Nodes: []string{"omniplex1", "omniplex2"}}}, nil
+		},
+		deleteSnapshot: func(_ context.Context, o cluster.DeleteSnapshotOptions) error { rec("deleteSnapshot", o); return nil },
 		kubeconfig: func(_ context.Context, o cluster.KubeconfigOptions) ([]byte, error) {
 			rec("kubeconfig", o)
 			return []byte("apiVersion: v1\nkind: Config\n"), nil
@@ -124,16 +135,20 @@ func runRecorded(args ...string) outcome {
 
 // baselines run each verb with every optional flag at its default.
 var baselines = map[string][]string{
-	"plan":       {"-f", omniplexSpec},
-	"up":         {"-f", omniplexSpec},
-	"join":       {"-f", omniplexSpec, "omniplex", "4"},
-	"drain":      {"omniplex3"},
-	"down":       {"omniplex"},
-	"status":     {},
-	"kubeconfig": {"omniplex"},
-	"ssh":        {"omniplex1"},
-	"fluxstrap":  {"omniplex", "--url", "https://example.com/fleet"},
-	"version":    {},
+	"plan":            {"-f", omniplexSpec},
+	"up":              {"-f", omniplexSpec},
+	"join":            {"-f", omniplexSpec, "omniplex", "4"},
+	"drain":           {"omniplex3"},
+	"down":            {"omniplex"},
+	"status":          {},
+	"snapshot":        {"omniplex"},
+	"restore":         {"omniplex", "s1"},
+	"snapshot list":   {"omniplex"},
+	"snapshot delete": {"omniplex", "s1"},
+	"kubeconfig":      {"omniplex"},
+	"ssh":             {"omniplex1"},
+	"fluxstrap":       {"omniplex", "--url", "https://example.com/fleet"},
+	"version":         {},
 }
 
 // testValue is a value for flag f that differs from its default and from
@@ -171,9 +186,14 @@ func testValue(t *testing.T, f *pflag.Flag) string {
 // that is accepted and changes nothing misleads.
 func TestEveryFlagIsRead(t *testing.T) {
 	root := newCommand(Streams{}, recording(new([]string)))
+	var verbs []*cobra.Command
 	for _, verb := range root.Commands() {
-		name := verb.Name()
-		if name == "help" || name == "completion" {
+		verbs = append(verbs, verb)
+		verbs = append(verbs, verb.Commands()...) // snapshot list, snapshot delete
+	}
+	for _, verb := range verbs {
+		name := strings.TrimPrefix(verb.CommandPath(), root.CommandPath()+" ")
+		if name == "help" || name == "completion" || strings.HasPrefix(name, "completion ") {
 			continue
 		}
 		base, ok := baselines[name]
@@ -181,7 +201,7 @@ func TestEveryFlagIsRead(t *testing.T) {
 			t.Errorf("verb %s has no baseline in this test: add one", name)
 			continue
 		}
-		args := append([]string{name}, base...)
+		args := append(strings.Fields(name), base...)
 		want := runRecorded(args...)
 		if want.err != "" {
 			t.Fatalf("%v: %s", args, want.err)
