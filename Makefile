@@ -80,7 +80,7 @@ demo: images bake build
 	$(BIN)/kubectl-plex status omniplex
 
 lint:
-	gofmt -l $$(git ls-files '*.go') | tee /dev/stderr | (! read)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
 clean:

@@ -215,7 +215,12 @@ func (r *run) snapshotNodes(ctx context.Context) error {
 			return err
 		}
 		err := r.srv.CreateSnapshot(ctx, n.Name, r.snap.name)
-		if _, rmErr := r.srv.Run(ctx, n.Name, "rm", "-f", cloudInitDisabled); err == nil && rmErr != nil {
+		// Removed even when the run was interrupted meanwhile (for at most
+		// 30 s): the running node must boot with cloud-init again.
+		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		_, rmErr := r.srv.Run(rmCtx, n.Name, "rm", "-f", cloudInitDisabled)
+		cancel()
+		if err == nil && rmErr != nil {
 			err = fmt.Errorf("removing %s again: %w", cloudInitDisabled, rmErr)
 		}
 		if err != nil {
