@@ -24,6 +24,19 @@ type HostKey struct {
 	AuthorizedKey string
 }
 
+// Check checks that both halves parse, the public one as an ssh-ed25519
+// authorized_keys line, and returns that line trimmed.
+func (hk HostKey) Check() (string, error) {
+	pub := strings.TrimSpace(hk.AuthorizedKey)
+	if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pub)); err != nil || !strings.HasPrefix(pub, ssh.KeyAlgoED25519+" ") {
+		return "", fmt.Errorf("the host key's public half is not an ssh-ed25519 key in authorized_keys form")
+	}
+	if _, err := ssh.ParseRawPrivateKey(hk.Private); err != nil {
+		return "", fmt.Errorf("the host key's private half does not parse: %w", err)
+	}
+	return pub, nil
+}
+
 // NewHostKey makes an ed25519 host key.
 func NewHostKey() (HostKey, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)

@@ -104,7 +104,7 @@ func userDataFor(u UserDataInput) ([]byte, error) {
 	if !hostnameRE.MatchString(u.Hostname) {
 		return nil, fmt.Errorf("node name %q is not a host name", u.Hostname)
 	}
-	hosts, err := etcHosts(u.Hosts)
+	hosts, err := EtcHosts(u.Hosts)
 	if err != nil {
 		return nil, err
 	}
@@ -130,12 +130,9 @@ func userDataFor(u UserDataInput) ([]byte, error) {
 	}
 
 	if hk := u.HostKey; len(hk.Private) > 0 || hk.AuthorizedKey != "" {
-		pub := strings.TrimSpace(hk.AuthorizedKey)
-		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(pub)); err != nil || !strings.HasPrefix(pub, ssh.KeyAlgoED25519+" ") {
-			return nil, fmt.Errorf("the host key's public half is not an ssh-ed25519 key in authorized_keys form")
-		}
-		if _, err := ssh.ParseRawPrivateKey(hk.Private); err != nil {
-			return nil, fmt.Errorf("the host key's private half does not parse: %w", err)
+		pub, err := hk.Check()
+		if err != nil {
+			return nil, err
 		}
 		// Only plex's key: drop the image's keys. With ssh_keys given,
 		// cloud-init generates none.
@@ -147,13 +144,11 @@ func userDataFor(u UserDataInput) ([]byte, error) {
 	}
 
 	root := user{Name: "root", LockPasswd: false}
-	for i, k := range u.AuthorizedKeys {
-		k = strings.TrimSpace(k)
-		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || strings.ContainsAny(k, "\n") {
-			return nil, fmt.Errorf("authorized key %d is not one authorized_keys line", i+1)
-		}
-		root.SSHAuthorizedKeys = append(root.SSHAuthorizedKeys, k)
+	keys, err := CheckAuthorizedKeys(u.AuthorizedKeys)
+	if err != nil {
+		return nil, err
 	}
+	root.SSHAuthorizedKeys = keys
 	d.Users = []user{root}
 	// Otherwise cloud-init's ssh module would prefix root's keys with a
 	// command that refuses the login.
@@ -166,8 +161,8 @@ func userDataFor(u UserDataInput) ([]byte, error) {
 	return append([]byte("#cloud-config\n"), body...), nil
 }
 
-// etcHosts is /etc/hosts with hosts after the usual loopback entries.
-func etcHosts(hosts []Host) (string, error) {
+// EtcHosts is /etc/hosts with hosts after the usual loopback entries.
+func EtcHosts(hosts []Host) (string, error) {
 	var b bytes.Buffer
 	b.WriteString("# Managed by plex: the nodes of this plex.\n")
 	b.WriteString("127.0.0.1 localhost\n")
@@ -188,6 +183,20 @@ func etcHosts(hosts []Host) (string, error) {
 		fmt.Fprintf(&b, "%s %s\n", a, h.Name)
 	}
 	return b.String(), nil
+}
+
+// CheckAuthorizedKeys trims keys and checks that each is one
+// authorized_keys line.
+func CheckAuthorizedKeys(keys []string) ([]string, error) {
+	var out []string
+	for i, k := range keys {
+		k = strings.TrimSpace(k)
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil || strings.ContainsAny(k, "\n") {
+			return nil, fmt.Errorf("authorized key %d is not one authorized_keys line", i+1)
+		}
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -33,7 +33,7 @@ import (
 // the boot probe reports the node's planned address, kubeadm init leaves an
 // admin kubeconfig and the cluster CA behind, kubeadm token create prints a
 // token, kubeadm join leaves a kubelet config. It stands in for the
-// Kubernetes API too (waitReady, waitTokenSigned), judging from those files.
+// Kubernetes API too (waitReady), judging from those files.
 type fakeIncus struct {
 	remote string
 
@@ -96,7 +96,7 @@ func newFake(t *testing.T) *fakeIncus {
 // waiting for a plex's lock looks at it every 10ms.
 func (f *fakeIncus) target() Target {
 	return Target{seams: &seams{
-		connect: f.connect, waitReady: f.waitReady, waitTokenSigned: f.waitTokenSigned, saveEtcd: f.saveEtcd,
+		connect: f.connect, waitReady: f.waitReady, saveEtcd: f.saveEtcd,
 		bootTimeout: time.Second, bootEvery: 10 * time.Millisecond, lockPoll: 10 * time.Millisecond,
 	}}
 }
@@ -277,9 +277,10 @@ func (f *fakeIncus) execError(name string, cmd []string, out string) error {
 func (f *fakeIncus) PushFile(ctx context.Context, name, path string, content []byte, mode int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	in, err := f.running(name)
-	if err != nil {
-		return fmt.Errorf("writing %s in %s: %w", path, name, err)
+	// Incus writes files into a stopped container too.
+	in, ok := f.instances[name]
+	if !ok {
+		return fmt.Errorf("writing %s in %s: instance %s: %w", path, name, name, incus.ErrNotFound)
 	}
 	in.files[path] = slices.Clone(content)
 	return nil
@@ -402,19 +403,6 @@ func (f *fakeIncus) waitReady(ctx context.Context, kubeconfig []byte, names []st
 	}
 	if len(notReady) > 0 {
 		return fmt.Errorf("node(s) %s not Ready", strings.Join(notReady, ", "))
-	}
-	return nil
-}
-
-// waitTokenSigned signs only the token kubeadm token create made.
-func (f *fakeIncus) waitTokenSigned(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.admin == nil || string(kubeconfig) != string(f.admin) {
-		return fmt.Errorf("waitTokenSigned: not the admin kubeconfig kubeadm init wrote")
-	}
-	if token == "" || token != f.token {
-		return fmt.Errorf("token %q was never created", token)
 	}
 	return nil
 }

@@ -72,9 +72,8 @@ func connectIncus(ctx context.Context, o incus.ConnectOptions) (Incus, error) {
 // Kubernetes API server, which a fake Incus cannot bring up. A nil *seams,
 // what every caller outside the tests has, means the real ones.
 type seams struct {
-	connect         func(ctx context.Context, o incus.ConnectOptions) (Incus, error)
-	waitReady       func(ctx context.Context, kubeconfig []byte, names []string, timeout time.Duration) error
-	waitTokenSigned func(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error
+	connect   func(ctx context.Context, o incus.ConnectOptions) (Incus, error)
+	waitReady func(ctx context.Context, kubeconfig []byte, names []string, timeout time.Duration) error
 	// saveEtcd stands in for etcd's snapshot, which needs a real etcd.
 	saveEtcd func(ctx context.Context, srv Incus, via string, cps []plan.Node) ([]byte, error)
 	// bootTimeout and bootEvery, when set, shorten the boot wait, so that
@@ -127,13 +126,6 @@ func (s *seams) etcdSnapshot(ctx context.Context, srv Incus, via string, cps []p
 		return etcdSnapshot(ctx, srv, via, cps)
 	}
 	return s.saveEtcd(ctx, srv, via, cps)
-}
-
-func (s *seams) tokenSigned(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error {
-	if s == nil || s.waitTokenSigned == nil {
-		return waitTokenSigned(ctx, kubeconfig, token, timeout)
-	}
-	return s.waitTokenSigned(ctx, kubeconfig, token, timeout)
 }
 
 // dial opens the server of remote and project through t's seams.

@@ -8,6 +8,7 @@ import (
 	"github.com/plex-dev/plex/core/cni"
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/kubeadm"
+	"github.com/plex-dev/plex/core/nodefiles"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/spec"
 )
@@ -19,9 +20,9 @@ const (
 	caCertPath      = "/etc/kubernetes/pki/ca.crt"
 	kubeadmDir      = "/etc/plex"
 	conflistPath    = "/etc/cni/net.d/10-plex.conflist"
-	// routesDropIn persists the pod routes next to the networkd file that
-	// cloud-init renders for eth0.
-	routesDropIn = "/etc/systemd/network/10-cloud-init-eth0.network.d/50-plex-routes.conf"
+	// routesDropIn persists the pod routes beside the node's networkd file
+	// for eth0 (nodefiles.NetworkFile).
+	routesDropIn = nodefiles.NetworkFile + ".d/" + cni.DropInName
 )
 
 // fileExists reports whether a path exists in a node.

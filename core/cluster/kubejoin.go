@@ -14,7 +14,10 @@ import (
 // joinState is what the join steps find and make, for the ones after them.
 type joinState struct {
 	unjoinedCPs, unjoinedWorkers []plan.Node
-	token, caHash                string
+	token                        string
+	// discovery is the kubeadm join discovery file: the plex's endpoint
+	// and its CA, which the joins trust (kubeadm.DiscoveryKubeconfig).
+	discovery []byte
 	// certKey encrypts the control-plane certificates uploaded for the
 	// control-plane joins.
 	certKey string
@@ -48,7 +51,10 @@ func (r *run) findUnjoined(ctx context.Context) error {
 	return nil
 }
 
-// createToken makes the join token and pins the joins to the cluster CA.
+// createToken makes the join token and pins the joins to the cluster CA:
+// each joining node gets the CA itself in a discovery file, so a join needs
+// no signature in kube-public/cluster-info and starts as soon as the API
+// answers.
 func (r *run) createToken(ctx context.Context) error {
 	// kubeadm makes the token and prints it: a token on the command line
 	// would show in the error of a failed command.
@@ -63,17 +69,8 @@ func (r *run) createToken(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.caHash, err = kubeadm.CACertHash(ca)
+	r.discovery, err = kubeadm.DiscoveryKubeconfig(r.px, ca)
 	return err
-}
-
-// waitTokenSignature waits for the token's signature in
-// kube-public/cluster-info. kubeadm join's discovery needs it; the
-// controller-manager's bootstrap signer adds it, and kubeadm retries only
-// every 5 s. Right after init the controller-manager is still starting, so
-// plex waits here, at a finer grain, before the joins start.
-func (r *run) waitTokenSignature(ctx context.Context) error {
-	return r.seams.tokenSigned(ctx, r.admin, r.token, tokenSignTimeout)
 }
 
 // uploadCerts uploads the control-plane certificates again under a fresh
@@ -111,7 +108,7 @@ func (r *run) joinControlPlanes(ctx context.Context, nodes []plan.Node) error {
 		// address behind; etcd would then wait for it forever.
 		err := removeEtcdMember(ctx, r.srv, r.cp.Name, []plan.Node{r.cp}, n.Name, n.Address)
 		if err == nil {
-			err = r.kubeadmJoin(ctx, n, kubeadm.JoinOptions{Token: r.token, CACertHash: r.caHash, ControlPlane: true, CertificateKey: r.certKey})
+			err = r.kubeadmJoin(ctx, n, kubeadm.JoinOptions{Token: r.token, ControlPlane: true, CertificateKey: r.certKey})
 		}
 		if err != nil {
 			return r.condense(ctx, []nodeErr{{n.Name, err}})
@@ -123,13 +120,20 @@ func (r *run) joinControlPlanes(ctx context.Context, nodes []plan.Node) error {
 // joinWorkers joins workers in parallel.
 func (r *run) joinWorkers(ctx context.Context, nodes []plan.Node) error {
 	return r.eachNode(ctx, nodes, func(n plan.Node) error {
-		return r.kubeadmJoin(ctx, n, kubeadm.JoinOptions{Token: r.token, CACertHash: r.caHash})
+		return r.kubeadmJoin(ctx, n, kubeadm.JoinOptions{Token: r.token})
 	})
 }
 
+// discoveryPath is where a joining node gets its discovery file.
+const discoveryPath = kubeadmDir + "/discovery.conf"
+
 func (r *run) kubeadmJoin(ctx context.Context, n plan.Node, o kubeadm.JoinOptions) error {
+	o.DiscoveryFile = discoveryPath
 	cfg, err := kubeadm.JoinConfig(r.px, n, o)
 	if err != nil {
+		return err
+	}
+	if err := r.srv.PushFile(ctx, n.Name, discoveryPath, r.discovery, 0o600); err != nil {
 		return err
 	}
 	if err := r.srv.PushFile(ctx, n.Name, kubeadmDir+"/kubeadm-join.yaml", cfg, 0o600); err != nil {

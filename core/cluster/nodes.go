@@ -14,6 +14,7 @@ import (
 	"github.com/plex-dev/plex/core/cloudinit"
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/internal/boot"
+	"github.com/plex-dev/plex/core/nodefiles"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/spec"
 )
@@ -22,50 +23,41 @@ import (
 // written from Incus alone.
 const LabelSSHHostKey = incus.LabelPrefix + "ssh-host-key"
 
-// instanceSpec builds what Incus is asked to create for a node.
-func (r *run) instanceSpec(n plan.Node) (incus.InstanceSpec, error) {
+// instanceSpec builds what Incus is asked to create for a node, and the
+// files written into it before its first start (nodefiles).
+func (r *run) instanceSpec(n plan.Node) (incus.InstanceSpec, []nodefiles.File, error) {
 	key, err := cloudinit.NewHostKey()
 	if err != nil {
-		return incus.InstanceSpec{}, err
+		return incus.InstanceSpec{}, nil, err
 	}
-	var hosts []cloudinit.Host
-	for _, m := range r.kube {
-		hosts = append(hosts, cloudinit.Host{Name: m.Name, Address: m.Address})
+	prefix, err := netip.ParsePrefix(r.px.NodeSubnet)
+	if err != nil {
+		return incus.InstanceSpec{}, nil, fmt.Errorf("node subnet %q: %w", r.px.NodeSubnet, err)
 	}
 	// The plex's image cache, and registryMirror for registry.k8s.io
 	// (registry.go).
-	mirrors := r.nodeMirrors()
-	userData, err := cloudinit.UserData(cloudinit.UserDataInput{
-		Hostname:       n.Name,
-		Hosts:          hosts,
-		Mirrors:        mirrors,
+	files, err := nodefiles.Files(nodefiles.Input{
+		Node:           n,
+		Gateway:        r.px.Gateway,
+		PrefixLen:      prefix.Bits(),
+		Mirrors:        r.nodeMirrors(),
 		HostKey:        key,
 		AuthorizedKeys: userAuthorizedKeys(),
 	})
 	if err != nil {
-		return incus.InstanceSpec{}, err
-	}
-	prefix, err := netip.ParsePrefix(r.px.NodeSubnet)
-	if err != nil {
-		return incus.InstanceSpec{}, fmt.Errorf("node subnet %q: %w", r.px.NodeSubnet, err)
-	}
-	netConfig, err := cloudinit.NetworkConfig(n, r.px.Gateway, prefix.Bits(), []string{r.px.Gateway})
-	if err != nil {
-		return incus.InstanceSpec{}, err
+		return incus.InstanceSpec{}, nil, err
 	}
 	cfg := map[string]string{
-		incus.LabelManaged:          "true",
-		incus.LabelPlex:             r.px.Name,
-		incus.LabelRole:             n.Role,
-		incus.LabelIndex:            strconv.Itoa(n.Index),
-		incus.LabelType:             n.Type,
-		incus.LabelAddress:          n.Address,
-		incus.LabelPodCIDR:          n.PodCIDR,
-		incus.LabelPodSubnet:        r.px.PodSubnet,
-		incus.LabelCNI:              r.px.CNI,
-		LabelSSHHostKey:             strings.TrimSpace(key.AuthorizedKey),
-		"cloud-init.user-data":      string(userData),
-		"cloud-init.network-config": string(netConfig),
+		incus.LabelManaged:   "true",
+		incus.LabelPlex:      r.px.Name,
+		incus.LabelRole:      n.Role,
+		incus.LabelIndex:     strconv.Itoa(n.Index),
+		incus.LabelType:      n.Type,
+		incus.LabelAddress:   n.Address,
+		incus.LabelPodCIDR:   n.PodCIDR,
+		incus.LabelPodSubnet: r.px.PodSubnet,
+		incus.LabelCNI:       r.px.CNI,
+		LabelSSHHostKey:      strings.TrimSpace(key.AuthorizedKey),
 	}
 	if n.CPU != "" {
 		cfg["limits.cpu"] = n.CPU
@@ -92,7 +84,7 @@ func (r *run) instanceSpec(n plan.Node) (incus.InstanceSpec, error) {
 		Config:   cfg,
 		Devices:  devices,
 		Target:   n.Target,
-	}, nil
+	}, files, nil
 }
 
 // userAuthorizedKeys are the user's SSH public keys, given to root on every
@@ -180,7 +172,7 @@ func (r *run) preflight(ctx context.Context) error {
 // right after Incus has made it.
 func (r *run) createNodes(ctx context.Context, nodes []plan.Node) error {
 	return r.eachNode(ctx, nodes, func(n plan.Node) error {
-		is, err := r.instanceSpec(n)
+		is, files, err := r.instanceSpec(n)
 		if err != nil {
 			return err
 		}
@@ -193,8 +185,43 @@ func (r *run) createNodes(ctx context.Context, nodes []plan.Node) error {
 		if err != nil {
 			return err
 		}
-		return r.srv.Start(ctx, n.Name)
+		if err := r.pushFiles(ctx, n.Name, files); err != nil {
+			return err
+		}
+		if err := r.srv.Start(ctx, n.Name); err != nil {
+			return err
+		}
+		// The image's templates wrote /etc/hosts as the node started.
+		return r.pushHosts(ctx, n)
 	})
+}
+
+// pushFiles writes files into the instance name, all at once.
+func (r *run) pushFiles(ctx context.Context, name string, files []nodefiles.File) error {
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.srv.PushFile(ctx, name, f.Path, f.Content, f.Mode)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// pushHosts writes the node's /etc/hosts: every kube node of the plex.
+func (r *run) pushHosts(ctx context.Context, n plan.Node) error {
+	var hosts []cloudinit.Host
+	for _, m := range r.kube {
+		hosts = append(hosts, cloudinit.Host{Name: m.Name, Address: m.Address})
+	}
+	f, err := nodefiles.Hosts(hosts)
+	if err != nil {
+		return err
+	}
+	return r.srv.PushFile(ctx, n.Name, f.Path, f.Content, f.Mode)
 }
 
 // startNodes starts nodes that exist but are stopped.

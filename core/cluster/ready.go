@@ -86,34 +86,6 @@ func waitReadySince(ctx context.Context, kubeconfig []byte, names []string, sinc
 	})
 }
 
-// tokenSignTimeout bounds waitTokenSigned: the controller-manager signs a
-// token within seconds of starting.
-const tokenSignTimeout = 2 * time.Minute
-
-// waitTokenSigned waits until the bootstrap signer has signed token (its
-// id, the part before the dot) into the kube-public/cluster-info ConfigMap,
-// which kubeadm join's token discovery requires.
-func waitTokenSigned(ctx context.Context, kubeconfig []byte, token string, timeout time.Duration) error {
-	id, _, ok := strings.Cut(token, ".")
-	if !ok {
-		return fmt.Errorf("malformed bootstrap token")
-	}
-	cs, err := clientFor(kubeconfig)
-	if err != nil {
-		return err
-	}
-	return pollAPI(ctx, timeout, 250*time.Millisecond, func(ctx context.Context) (bool, error) {
-		cm, err := cs.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, "cluster-info", metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		_, signed := cm.Data["jws-kubeconfig-"+id]
-		return signed, nil
-	}, func() error {
-		return fmt.Errorf("the controller-manager did not sign bootstrap token %s into kube-public/cluster-info within %s; look at its log: `kubectl -n kube-system logs -l component=kube-controller-manager`", id, timeout)
-	})
-}
-
 // pollAPI calls check every interval, first at once, until it reports done
 // or timeout passes (wait.PollUntilContextTimeout). A check's error is
 // retried. When ctx is cancelled, that is the error; at the timeout, the

@@ -78,12 +78,6 @@ func (r *run) restore(ctx context.Context, force bool) error {
 		r.actf(func() string { return fmt.Sprintf("waiting for %d node(s) to be Ready", len(r.snap.have)) }, func(ctx context.Context) error {
 			return r.seams.nodesReadySince(ctx, r.admin, nodeNames(r.snap.have), r.snap.since, r.opts.ReadyTimeout)
 		}),
-		r.quiet("enabling cloud-init again for the nodes' next boots", func(ctx context.Context) error {
-			return r.eachNode(ctx, r.snap.have, func(n plan.Node) error {
-				_, err := r.srv.Run(ctx, n.Name, "rm", "-f", cloudInitDisabled)
-				return err
-			})
-		}),
 	)
 	if err == nil {
 		r.log.Infof(" ✓ %s: restored to %s in %s; kubeconfig context plex-%s and known_hosts are as they were",

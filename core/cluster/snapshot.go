@@ -17,6 +17,7 @@ import (
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/internal/action"
 	"github.com/plex-dev/plex/core/internal/lock"
+	"github.com/plex-dev/plex/core/nodefiles"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/status"
 )
@@ -211,19 +212,12 @@ func (r *run) snapshotNodes(ctx context.Context) error {
 		if err := r.srv.SetInstanceConfig(ctx, n.Name, labels); err != nil {
 			return err
 		}
-		if err := r.srv.PushFile(ctx, n.Name, cloudInitDisabled, []byte(cloudInitDisabledNote), 0o644); err != nil {
+		// A node made by an earlier plex still runs cloud-init at boot;
+		// from now on it does not, restored or not (nodefiles).
+		if err := r.srv.PushFile(ctx, n.Name, nodefiles.CloudInitDisabled, []byte(nodefiles.CloudInitDisabledNote), 0o644); err != nil {
 			return err
 		}
-		err := r.srv.CreateSnapshot(ctx, n.Name, r.snap.name)
-		// Removed even when the run was interrupted meanwhile (for at most
-		// 30 s): the running node must boot with cloud-init again.
-		rmCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		_, rmErr := r.srv.Run(rmCtx, n.Name, "rm", "-f", cloudInitDisabled)
-		cancel()
-		if err == nil && rmErr != nil {
-			err = fmt.Errorf("removing %s again: %w", cloudInitDisabled, rmErr)
-		}
-		if err != nil {
+		if err := r.srv.CreateSnapshot(ctx, n.Name, r.snap.name); err != nil {
 			return err
 		}
 		r.rv.Add("snapshot", n.Name+"/"+r.snap.name, func(ctx context.Context) error {
@@ -232,17 +226,6 @@ func (r *run) snapshotNodes(ctx context.Context) error {
 		return nil
 	})
 }
-
-// A node's snapshot holds cloudInitDisabled, which the running node has
-// only for the instant of the snapshot: a restored node boots without
-// cloud-init, whose per-boot stages were on the critical path to the
-// kubelet (5.6 s of the 10.3 s it took to start, measured), and which has
-// nothing to do on a node that is already provisioned. restore removes the
-// file once the nodes are Ready, so their later boots are as before.
-const (
-	cloudInitDisabled     = "/etc/cloud/cloud-init.disabled"
-	cloudInitDisabledNote = "plex: in a plex snapshot, so that a restored node boots without cloud-init; restore removes it\n"
-)
 
 // dropEtcdCopy removes etcd's copy from the running node: the snapshot
 // has it. A failure only leaves a file behind.

@@ -105,7 +105,6 @@ func (r *run) up(ctx context.Context, recreate bool) (err error) {
 		action.If(r.px.CNI == spec.CNIManifest, r.act("applying CNI manifest "+r.px.CNIManifest, r.applyCNIManifest)),
 		r.quiet("finding the nodes that have not joined", r.findUnjoined),
 		action.When(r.joining, r.quiet("creating a join token", r.createToken)),
-		action.When(r.joining, r.act("waiting for the join token's signature in cluster-info", r.waitTokenSignature)),
 		action.When(r.joiningControlPlanes, r.actf(func() string { return "uploading control-plane certificates on " + r.cp.Name }, r.uploadCerts)),
 		r.perNode("joining %d control-plane node(s), one at a time", &r.unjoinedCPs, r.joinControlPlanes),
 		r.perNode("joining %d node(s)", &r.unjoinedWorkers, r.joinWorkers),

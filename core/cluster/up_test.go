@@ -13,7 +13,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/plex-dev/plex/core/incus"
-	"github.com/plex-dev/plex/core/kubeadm"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/status"
 )
@@ -61,15 +60,21 @@ func TestUpCreatesLabelledNodesAndJoinsThem(t *testing.T) {
 	if got := f.ranOn(mark{}, "kubeadm", "join"); !slices.Equal(got, []string{"lab2", "lab3"}) {
 		t.Errorf("kubeadm join ran on %v, want [lab2 lab3]", got)
 	}
-	// The joins use the token the control plane printed, pinned to its CA.
-	hash, err := kubeadm.CACertHash(f.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The joins use the token the control plane printed, pinned to its CA:
+	// the discovery file holds that CA.
 	for _, name := range []string{"lab2", "lab3"} {
 		cfg := string(f.file(name, kubeadmDir+"/kubeadm-join.yaml"))
-		if !strings.Contains(cfg, f.token) || !strings.Contains(cfg, hash) {
-			t.Errorf("%s: join config lacks token %s or CA hash %s:\n%s", name, f.token, hash, cfg)
+		if !strings.Contains(cfg, "tlsBootstrapToken: "+f.token) || !strings.Contains(cfg, "kubeConfigPath: "+discoveryPath) {
+			t.Errorf("%s: join config lacks token %s or discovery file %s:\n%s", name, f.token, discoveryPath, cfg)
+		}
+		disc, err := clientcmd.Load(f.file(name, discoveryPath))
+		if err != nil {
+			t.Fatalf("%s: discovery file: %v", name, err)
+		}
+		for _, c := range disc.Clusters {
+			if string(c.CertificateAuthorityData) != string(f.ca) || c.Server != "https://10.212.0.11:6443" {
+				t.Errorf("%s: discovery file's cluster %s at %s, want the plex's CA at https://10.212.0.11:6443", name, c.CertificateAuthorityData, c.Server)
+			}
 		}
 	}
 

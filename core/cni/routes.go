@@ -26,7 +26,7 @@ func (r Route) String() string { return r.Dst.String() + " via " + r.Via.String(
 const DropInName = "50-plex-routes.conf"
 
 // DropInPath is where NetworkdDropIn's content goes for the node's .network
-// file networkFile (such as "10-cloud-init-eth0.network"). networkd reads
+// file networkFile (such as "05-plex-eth0.network"). networkd reads
 // [Route] sections from a drop-in as from the file itself, so the routes
 // come back after a restart without plex touching the file it does not own.
 func DropInPath(networkFile string) string {

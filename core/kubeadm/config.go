@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path"
 	"strconv"
 	"time"
 
@@ -75,8 +76,16 @@ type JoinOptions struct {
 	// create`). Required.
 	Token string
 	// CACertHash pins the cluster CA: "sha256:<hex>" as CACertHash returns.
-	// Required: plex never joins without verifying the CA.
+	// The join then discovers the cluster through the token's signature in
+	// kube-public/cluster-info, which the controller-manager adds some
+	// seconds after init. One of CACertHash and DiscoveryFile is required:
+	// plex never joins without verifying the CA.
 	CACertHash string
+	// DiscoveryFile is the path, on the node, of the DiscoveryKubeconfig
+	// file, which holds the cluster CA itself. The join trusts that CA, as
+	// securely as a pinned hash, and needs no signature in cluster-info, so
+	// it can start as soon as init is done.
+	DiscoveryFile string
 	// ControlPlane joins the node as a further control-plane node. It must
 	// agree with the node's role.
 	ControlPlane bool
@@ -250,11 +259,17 @@ func joinConfig(p plan.Plex, n plan.Node, o JoinOptions) ([]byte, error) {
 	if err := checkToken(o.Token); err != nil {
 		return nil, err
 	}
-	if o.CACertHash == "" {
-		return nil, fmt.Errorf("no CA certificate hash: plex does not join without pinning the cluster CA (compute it with CACertHash from /etc/kubernetes/pki/ca.crt)")
-	}
-	if err := checkCACertHash(o.CACertHash); err != nil {
-		return nil, err
+	switch {
+	case o.CACertHash == "" && o.DiscoveryFile == "":
+		return nil, fmt.Errorf("no CA certificate hash and no discovery file: plex does not join without pinning the cluster CA (compute the hash with CACertHash from /etc/kubernetes/pki/ca.crt, or write DiscoveryKubeconfig to the node)")
+	case o.CACertHash != "" && o.DiscoveryFile != "":
+		return nil, fmt.Errorf("both a CA certificate hash and a discovery file: give one")
+	case o.CACertHash != "":
+		if err := checkCACertHash(o.CACertHash); err != nil {
+			return nil, err
+		}
+	case !path.IsAbs(o.DiscoveryFile):
+		return nil, fmt.Errorf("discovery file %q is not an absolute path", o.DiscoveryFile)
 	}
 	if o.ControlPlane != (n.Role == plan.RoleControlPlane) {
 		return nil, fmt.Errorf("node has role %q but ControlPlane is %t", n.Role, o.ControlPlane)
@@ -275,12 +290,16 @@ func joinConfig(p plan.Plex, n plan.Node, o JoinOptions) ([]byte, error) {
 	cfg := joinConfiguration{
 		typeMeta:         typeMeta{APIVersion: kubeadmAPIVersion, Kind: "JoinConfiguration"},
 		NodeRegistration: nodeRegistration(n, addr),
-		Discovery: discovery{BootstrapToken: &bootstrapTokenDiscovery{
+		SkipPhases:       o.SkipPhases,
+	}
+	if o.DiscoveryFile != "" {
+		cfg.Discovery = discovery{File: &fileDiscovery{KubeConfigPath: o.DiscoveryFile}, TLSBootstrapToken: o.Token}
+	} else {
+		cfg.Discovery = discovery{BootstrapToken: &bootstrapTokenDiscovery{
 			Token:             o.Token,
 			APIServerEndpoint: p.Endpoint,
 			CACertHashes:      []string{o.CACertHash},
-		}},
-		SkipPhases: o.SkipPhases,
+		}}
 	}
 	if o.ControlPlane {
 		cfg.ControlPlane = &joinControlPlane{

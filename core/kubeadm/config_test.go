@@ -89,6 +89,7 @@ func TestJoinConfigGolden(t *testing.T) {
 	}{
 		{"join-worker.yaml", p.Nodes[1], JoinOptions{Token: testToken, CACertHash: testHash}},
 		{"join-control-plane.yaml", cp, JoinOptions{Token: testToken, CACertHash: testHash, ControlPlane: true, CertificateKey: testCertKy}},
+		{"join-worker-file.yaml", p.Nodes[1], JoinOptions{Token: testToken, DiscoveryFile: "/etc/plex/discovery.conf"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,6 +150,8 @@ func TestJoinConfigErrors(t *testing.T) {
 		{"worker as control plane", worker, JoinOptions{Token: testToken, CACertHash: testHash, ControlPlane: true}, "ControlPlane is true"},
 		{"control plane as worker", p.Nodes[0], JoinOptions{Token: testToken, CACertHash: testHash}, "ControlPlane is false"},
 		{"key for worker", worker, JoinOptions{Token: testToken, CACertHash: testHash, CertificateKey: testCertKy}, "only for control-plane"},
+		{"hash and file", worker, JoinOptions{Token: testToken, CACertHash: testHash, DiscoveryFile: "/etc/plex/d.conf"}, "give one"},
+		{"relative file", worker, JoinOptions{Token: testToken, DiscoveryFile: "d.conf"}, "not an absolute path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

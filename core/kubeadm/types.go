@@ -104,7 +104,13 @@ type joinControlPlane struct {
 }
 
 type discovery struct {
-	BootstrapToken *bootstrapTokenDiscovery `json:"bootstrapToken,omitempty"`
+	BootstrapToken    *bootstrapTokenDiscovery `json:"bootstrapToken,omitempty"`
+	File              *fileDiscovery           `json:"file,omitempty"`
+	TLSBootstrapToken string                   `json:"tlsBootstrapToken,omitempty"`
+}
+
+type fileDiscovery struct {
+	KubeConfigPath string `json:"kubeConfigPath"`
 }
 
 type bootstrapTokenDiscovery struct {

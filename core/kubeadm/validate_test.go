@@ -1,6 +1,7 @@
 package kubeadm
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,10 +39,44 @@ func TestGoldenKubeadmValidate(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
+			f := withDiscoveryFile(t, f)
 			out, err := exec.Command(k, "config", "validate", "--config", f).CombinedOutput()
 			if err != nil {
 				t.Fatalf("kubeadm config validate --config %s: %v\n%s", f, err, out)
 			}
 		})
 	}
+}
+
+// withDiscoveryFile returns f, or, when f names a discovery file
+// (discovery.file.kubeConfigPath, which kubeadm wants on disk), a copy of f
+// that names a DiscoveryKubeconfig written to a temporary file.
+func withDiscoveryFile(t *testing.T, f string) string {
+	t.Helper()
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "kubeConfigPath: "
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return f
+	}
+	end := i + len(key) + bytes.IndexByte(b[i+len(key):], '\n')
+	ca, _ := testCA(t)
+	kc, err := DiscoveryKubeconfig(omniplex(true), ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	disc := filepath.Join(dir, "discovery.conf")
+	if err := os.WriteFile(disc, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cp := append(append(append([]byte{}, b[:i+len(key)]...), disc...), b[end:]...)
+	out := filepath.Join(dir, filepath.Base(f))
+	if err := os.WriteFile(out, cp, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -132,6 +132,11 @@ func TestE2E(t *testing.T) {
 	// known_hosts it wrote: no trust on first use.
 	checkSSH(t, e, plexName+"2")
 
+	// The node booted from the files plex wrote before its first start:
+	// cloud-init did not run, and eth0 is plex's static address, not the
+	// image's DHCP.
+	checkBootedFromFiles(t, h, plexName+"3", "10.212.0.103")
+
 	// 2. a Service across nodes.
 	checkService(t, ctx, cs, []string{plexName + "2", plexName + "3"}, plexName+"1")
 
@@ -440,5 +445,23 @@ func drainBehindPDB(t *testing.T, ctx context.Context, e *env, cs *kubernetes.Cl
 	e.mustPlex("drain", node, "--ignore-daemonsets", "--delete", "--timeout", "2m")
 	if _, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{}); err == nil {
 		t.Fatalf("node %s still registered after drain --delete", node)
+	}
+}
+
+// checkBootedFromFiles checks that node booted without cloud-init, with eth0
+// configured by plex's networkd file (nodefiles) at address, statically.
+func checkBootedFromFiles(t *testing.T, h *testenv.Harness, node, address string) {
+	t.Helper()
+	ci := h.Incus(t, "exec", node, "--", "sh", "-c", "cloud-init status 2>&1 || true")
+	if !strings.Contains(ci, "disabled") {
+		t.Errorf("%s: cloud-init status says %q, want disabled", node, strings.TrimSpace(ci))
+	}
+	nw := h.Incus(t, "exec", node, "--", "networkctl", "status", "eth0")
+	if !strings.Contains(nw, "/etc/systemd/network/05-plex-eth0.network") || !strings.Contains(nw, address) {
+		t.Errorf("%s: eth0 is not configured by plex's network file with %s:\n%s", node, address, nw)
+	}
+	routes := h.Incus(t, "exec", node, "--", "ip", "-4", "route", "show", "default")
+	if !strings.Contains(routes, "proto static") || strings.Contains(routes, "dhcp") {
+		t.Errorf("%s: default route %q, want a static one", node, strings.TrimSpace(routes))
 	}
 }

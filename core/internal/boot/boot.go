@@ -1,5 +1,6 @@
 // Package boot waits for an instance plex created to finish booting: its
-// cloud-init done and its planned address on eth0. bake, up, join and
+// cloud-init done (or, on a node that boots without it, systemd's start-up
+// jobs) and its planned address on eth0. bake, up, join and
 // plex-registry up all wait the same way.
 package boot
 
@@ -34,14 +35,24 @@ type Options struct {
 	AnyInterface bool
 }
 
-// script waits for cloud-init, then prints eth0's address (or, with
+// waitScript waits for the boot to end: for cloud-init where it runs, else
+// (a plex node, which boots without it) for systemd's start-up jobs.
+// "degraded" (a unit that failed) ends the wait too: the caller's checks say
+// whether what it needs came up.
+const waitScript = "if [ -e /etc/cloud/cloud-init.disabled ] || ! command -v cloud-init >/dev/null; then\n" +
+	"  systemctl is-system-running --wait >/dev/null 2>&1 || true\n" +
+	"else\n" +
+	"  cloud-init status --wait >/dev/null 2>&1 || true\n" +
+	"fi\n"
+
+// script waits for the boot (waitScript), then prints eth0's address (or, with
 // AnyInterface, the first global one) as "addr=A " and runs the probe.
 func script(o Options) string {
 	addrs := "dev eth0"
 	if o.AnyInterface {
 		addrs = "scope global"
 	}
-	return "cloud-init status --wait >/dev/null 2>&1 || true\n" +
+	return waitScript +
 		"echo \"addr=$(ip -4 -o addr show " + addrs + " | awk '{print $4}' | cut -d/ -f1 | head -n1) \"\n" +
 		o.Probe
 }
@@ -81,7 +92,7 @@ func Wait(ctx context.Context, r Runner, instance string, o Options) (string, er
 			if o.Network != "" {
 				where = " the network " + o.Network + " and"
 			}
-			return "", fmt.Errorf("%s booted without its address %s (got: %s); check%s `incus exec %s -- cloud-init status --long`", instance, o.Address, last, where, instance)
+			return "", fmt.Errorf("%s booted without its address %s (got: %s); check%s `incus exec %s -- networkctl status eth0` (and `cloud-init status --long` where cloud-init runs)", instance, o.Address, last, where, instance)
 		case <-t.C:
 		}
 	}
