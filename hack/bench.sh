@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # bench.sh — the figures `make bench` reports, each the median of RUNS runs on
 # the harness incusd:
-#   - kubectl plex up to all nodes Ready, for 1+1, 1+2 and 1+4 workers;
+#   - kubectl plex up to all nodes Ready, for 1+1, 1+2, 1+4 and 1+8 workers
+#     (WORKERS), with the status lines of one 1+2 up as its phase breakdown,
+#     and each node's memory (RSS of kubelet, containerd and the static
+#     pods) in the largest plex;
 #   - kubectl plex join of one worker;
+#   - incus plexbake: an unchanged re-bake, and a cold bake (--force), of
+#     the debian12_kube node image, and its size as Incus stores it;
 #   - a plain `incus launch` of the same 3 instances (1+2), to running, for
 #     comparison with plex's node creation;
 #   - kubectl plex snapshot of a 1+2 plex, kubectl plex restore of it to all
@@ -15,7 +20,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
+WORKERS=${WORKERS:-1 2 4 8}
 BIN=${BIN:-bin/kubectl-plex}
+BAKE=${BAKE:-bin/incus-plexbake}
+KUBE_VERSION=${KUBE_VERSION:-v1.34.4}
+PLEX_CACHE=${PLEX_CACHE:-/var/cache/plex-dev}
+APT_PROXY=${APT_PROXY:-http://10.212.0.1:3142}
 work=$(mktemp -d)
 trap 'rm -rf "$work"; $BIN down plexbench --kubeconfig "$work/kc" >/dev/null 2>&1 || true' EXIT
 export KUBECONFIG="$work/kc"
@@ -44,7 +54,20 @@ now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN {printf "%.2f\n", e-s}'; }
 
 declare -A result
-for workers in 1 2 4; do
+# memory NODES...: each node's RSS (MiB) of kubelet, containerd and the
+# control plane's static pods, from ps in the node.
+memory() {
+  local n
+  printf '%-14s %s\n' node "RSS MiB by process"
+  for n in "$@"; do
+    incus exec "$n" -- ps -o rss=,comm= -C kubelet,containerd,kube-apiserver,etcd,kube-controller,kube-scheduler,kube-proxy,coredns 2>/dev/null |
+      awk -v n="$n" '{m[$2]+=$1; t+=$1} END {printf "%-14s total %.0f:", n, t/1024; for (k in m) printf " %s %.0f", k, m[k]/1024; print ""}'
+  done
+}
+
+last=""
+for workers in $WORKERS; do
+  last=$workers
   spec "$workers"
   times=()
   for _ in $(seq "$RUNS"); do
@@ -54,6 +77,10 @@ for workers in 1 2 4; do
   done
   result["up 1+$workers"]=$(printf '%s\n' "${times[@]}" | median)
   echo "up 1+$workers: ${times[*]} s"
+  if [ "$workers" = 2 ]; then
+    echo "phases of the last up 1+2:"
+    grep '✓' "$work/up.log" | sed 's/^/  /'
+  fi
   if [ "$workers" = 2 ]; then
     jt=()
     for i in $(seq "$RUNS"); do
@@ -65,7 +92,26 @@ for workers in 1 2 4; do
     echo "join: ${jt[*]} s"
   fi
 done
+nodes=()
+for i in $(seq 1 $((1 + last))); do nodes+=("plexbench$i"); done
+echo "memory of the plex 1+$last:"
+memory "${nodes[@]}" | sed 's/^/  /'
 $BIN down plexbench >/dev/null
+
+# plexbake: an unchanged re-bake (nothing to do), then a cold bake.
+bake() {
+  $BAKE bake kube debian12 --kubernetes-version "$KUBE_VERSION" \
+    --kube-artifacts "$PLEX_CACHE/k8s/$KUBE_VERSION/bin" --apt-proxy "$APT_PROXY" "$@" >"$work/bake.log" 2>&1 ||
+    { cat "$work/bake.log"; exit 1; }
+}
+bake
+bt=() ct=()
+for _ in $(seq "$RUNS"); do t=$(now); bake; bt+=("$(since "$t")"); done
+for _ in $(seq "${BAKE_RUNS:-$RUNS}"); do t=$(now); bake --force; ct+=("$(since "$t")"); done
+result["re-bake unchanged"]=$(printf '%s\n' "${bt[@]}" | median)
+result["cold bake"]=$(printf '%s\n' "${ct[@]}" | median)
+result["image MiB"]=$(incus image list debian12_kube -f csv -c s | sed 's/MiB//' | head -n1)
+echo "re-bake unchanged: ${bt[*]} s; cold bake: ${ct[*]} s; image ${result["image MiB"]} MiB"
 
 lt=()
 for _ in $(seq "$RUNS"); do
@@ -109,7 +155,9 @@ $BIN down plexbench >/dev/null
 
 echo
 echo "== plex bench (median of $RUNS runs, seconds)"
-for k in "up 1+1" "up 1+2" "up 1+4" "join 1 worker" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on"; do
-  printf '%-18s %s\n' "$k" "${result[$k]}"
+for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on"; do
+  if [ -n "${result[$k]:-}" ]; then printf '%-22s %s\n' "$k" "${result[$k]}"; fi
 done
-awk -v a="${result["up 1+4"]}" -v b="${result["up 1+1"]}" 'BEGIN {printf "%-18s %.2f (goal <= 1.3)\n", "1+4 / 1+1", a/b}'
+if [ "$last" != 1 ] && [ -n "${result["up 1+1"]:-}" ]; then
+  awk -v a="${result["up 1+$last"]}" -v b="${result["up 1+1"]}" -v n="$last" 'BEGIN {printf "%-22s %.2f (goal <= 1.4 for 1+8)\n", "1+" n " / 1+1", a/b}'
+fi
