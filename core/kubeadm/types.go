@@ -46,6 +46,7 @@ type clusterConfiguration struct {
 	Scheduler            controlPlaneComponent `json:"scheduler"`
 	ImageRepository      string                `json:"imageRepository,omitempty"`
 	ClusterName          string                `json:"clusterName,omitempty"`
+	EncryptionAlgorithm  string                `json:"encryptionAlgorithm,omitempty"`
 }
 
 type controlPlaneComponent struct {
