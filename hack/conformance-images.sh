@@ -4,7 +4,7 @@
 # registry.k8s.io's names (the nodes mirror registry.k8s.io to it):
 #
 #   1. hack/conformance-artifacts.sh VERSION   e2e.test, ginkgo, agnhost
-#   2. Debian's busybox-static, bind9-dnsutils, curl and their libraries,
+#   2. Debian's busybox-static, bind9-dnsutils, curl, libc-bin (getent) and their libraries,
 #      unpacked in $PLEX_CACHE/conformance/debian/root
 #   3. hack/registry.sh up                     registry at ${PLEX_REGISTRY_ADDR:-10.212.0.1:5000}
 #   4. hack/imagebuild --e2e-bin-dir           the images below, and pause
@@ -60,15 +60,15 @@ step "conformance artifacts ${VERSION}"
 "${HACK_DIR}/conformance-artifacts.sh" "${VERSION}"
 done_step
 
-step "shell tools, dig and curl (Debian packages)"
+step "shell tools, dig, curl and getent (Debian packages)"
 # The packages and everything they depend on; apt-cache knows the closure,
 # and dpkg-deb -x of all of them gives hack/imagebuild a root to pick from.
 mapfile -t pkgs < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-  --no-breaks --no-replaces --no-enhances busybox-static bind9-dnsutils curl | grep -v '^[ <]' | sort -u)
+  --no-breaks --no-replaces --no-enhances busybox-static bind9-dnsutils curl libc-bin | grep -v '^[ <]' | sort -u)
 if ((${#pkgs[@]} < 3)); then
   apt-get -q update
   mapfile -t pkgs < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-    --no-breaks --no-replaces --no-enhances busybox-static bind9-dnsutils curl | grep -v '^[ <]' | sort -u)
+    --no-breaks --no-replaces --no-enhances busybox-static bind9-dnsutils curl libc-bin | grep -v '^[ <]' | sort -u)
 fi
 deb_root "${DEB_DIR}" "${pkgs[@]}"
 done_step

@@ -102,13 +102,14 @@ var busyboxApplets = []string{
 	"whoami", "xargs", "yes",
 }
 
-// addDebianTools copies Debian's dig, host and nslookup (bind9-dnsutils) and
-// curl, with every library they need, from --e2e-root.
+// addDebianTools copies Debian's dig, host and nslookup (bind9-dnsutils),
+// curl and getent (libc-bin; the DNS tests' /etc/hosts probe, busybox has
+// none), with every library they need, from --e2e-root.
 func addDebianTools(o *options, t fileTree) error {
 	c := &rootCollector{root: o.e2eRoot, tree: t, scanned: map[string]bool{}}
-	for _, b := range []string{"usr/bin/dig", "usr/bin/host", "usr/bin/nslookup", "usr/bin/curl"} {
+	for _, b := range []string{"usr/bin/dig", "usr/bin/host", "usr/bin/nslookup", "usr/bin/curl", "usr/bin/getent"} {
 		if err := c.add(b); err != nil {
-			return fmt.Errorf("%w (unpack Debian's bind9-dnsutils and curl with their libraries into --e2e-root)", err)
+			return fmt.Errorf("%w (unpack Debian's bind9-dnsutils, curl and libc-bin with their libraries into --e2e-root)", err)
 		}
 	}
 	if err := c.closure(); err != nil {

@@ -14,12 +14,13 @@ func fakeE2E(t *testing.T) *options {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{
-		"bin/agnhost":           "agnhost",
-		"root/bin/busybox":      "busybox",
-		"root/usr/bin/dig":      "dig",
-		"root/usr/bin/host":     "host",
-		"root/usr/bin/nslookup": "nslookup",
-		"root/usr/bin/curl":     "curl",
+		"bin/agnhost":                                  "agnhost",
+		"root/bin/busybox":                             "busybox",
+		"root/usr/bin/dig":                             "dig",
+		"root/usr/bin/host":                            "host",
+		"root/usr/bin/nslookup":                        "nslookup",
+		"root/usr/bin/curl":                            "curl",
+		"root/usr/bin/getent":                          "getent",
 		"src/test/images/agnhost/porter/localhost.crt": "crt",
 		"src/test/images/agnhost/porter/localhost.key": "key",
 		"src/test/images/nautilus/html/nautilus.jpg":   "jpg",
