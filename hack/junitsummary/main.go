@@ -6,6 +6,10 @@
 //
 // Ginkgo's suite-level nodes ([SynchronizedBeforeSuite], [ReportAfterSuite]…)
 // are reported apart: they are not tests, but a failure there fails the run.
+// Specs the focus or label filter left out (Ginkgo writes them as skipped with
+// the bare message "skipped") are counted as not selected; a spec that skipped
+// itself at run time (a missing provider, a feature the cluster lacks) is
+// skipped, with its reason listed.
 package main
 
 import (
@@ -58,9 +62,11 @@ type Summary struct {
 	Run           int       `json:"run"`
 	Passed        int       `json:"passed"`
 	Failed        int       `json:"failed"`
-	Skipped       int       `json:"skipped"`
-	Seconds       float64   `json:"seconds"` // the reports' suite times, added up
+	Skipped       int       `json:"skipped"`     // selected, but skipped at run time
+	NotSelected   int       `json:"notSelected"` // left out by the focus and label filter
+	Seconds       float64   `json:"seconds"`     // the reports' suite times, added up
 	Failures      []Failure `json:"failures"`
+	Skips         []Failure `json:"skips,omitempty"`
 	SuiteFailures []Failure `json:"suiteFailures,omitempty"`
 	Reports       []string  `json:"reports"`
 }
@@ -132,8 +138,16 @@ func (s *Summary) add(file string) error {
 				s.Run++
 				s.Failed++
 				s.Failures = append(s.Failures, Failure{Name: c.Name, Reason: reason(c), Seconds: c.Time, Report: file})
-			case c.Skipped != nil || c.Status == "skipped" || c.Status == "pending":
+			case c.Skipped != nil && strings.TrimSpace(c.Skipped.Message) == "skipped",
+				c.Status == "pending":
+				s.NotSelected++
+			case c.Skipped != nil || c.Status == "skipped":
 				s.Skipped++
+				why := "(no message)"
+				if c.Skipped != nil {
+					why = firstLine(c.Skipped.Message, c.Skipped.Text)
+				}
+				s.Skips = append(s.Skips, Failure{Name: c.Name, Reason: why, Seconds: c.Time, Report: file})
 			default:
 				s.Run++
 				s.Passed++
@@ -141,6 +155,7 @@ func (s *Summary) add(file string) error {
 		}
 	}
 	sort.Slice(s.Failures, func(i, j int) bool { return s.Failures[i].Name < s.Failures[j].Name })
+	sort.Slice(s.Skips, func(i, j int) bool { return s.Skips[i].Name < s.Skips[j].Name })
 	return nil
 }
 
@@ -158,17 +173,22 @@ func suiteNode(name string) bool {
 // reason is the first non-empty line of a failure's message.
 func reason(c junitCase) string {
 	for _, m := range []*junitMessage{c.Failure, c.Error} {
-		if m == nil {
-			continue
+		if m != nil {
+			return firstLine(m.Message, m.Text)
 		}
-		for _, t := range []string{m.Message, m.Text} {
-			for _, l := range strings.Split(t, "\n") {
-				if l = strings.TrimSpace(l); l != "" {
-					if len(l) > 300 {
-						l = l[:300] + "…"
-					}
-					return l
+	}
+	return "(no message)"
+}
+
+// firstLine is the first non-empty line of the texts, cut at 300 bytes.
+func firstLine(texts ...string) string {
+	for _, t := range texts {
+		for _, l := range strings.Split(t, "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				if len(l) > 300 {
+					l = l[:300] + "…"
 				}
+				return l
 			}
 		}
 	}
@@ -176,8 +196,8 @@ func reason(c junitCase) string {
 }
 
 func (s *Summary) write(out io.Writer) {
-	fmt.Fprintf(out, "run %d, passed %d, failed %d, skipped %d (specs); %s in the suites\n",
-		s.Run, s.Passed, s.Failed, s.Skipped, (time.Duration(s.Seconds) * time.Second).String())
+	fmt.Fprintf(out, "run %d, passed %d, failed %d, skipped %d (specs; %d more not selected); %s in the suites\n",
+		s.Run, s.Passed, s.Failed, s.Skipped, s.NotSelected, (time.Duration(s.Seconds) * time.Second).String())
 	for _, f := range s.SuiteFailures {
 		fmt.Fprintf(out, "suite node failed: %s: %s\n", f.Name, f.Reason)
 	}
@@ -185,6 +205,12 @@ func (s *Summary) write(out io.Writer) {
 		fmt.Fprintln(out, "failures:")
 		for _, f := range s.Failures {
 			fmt.Fprintf(out, "  ✗ %s (%.0f s)\n      %s\n", f.Name, f.Seconds, f.Reason)
+		}
+	}
+	if len(s.Skips) > 0 {
+		fmt.Fprintln(out, "skips:")
+		for _, f := range s.Skips {
+			fmt.Fprintf(out, "  - %s\n      %s\n", f.Name, f.Reason)
 		}
 	}
 	// The plain closing line test runners print.

@@ -16,10 +16,11 @@ func TestSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"run 3, passed 2, failed 1, skipped 2 (specs)",
+		"run 3, passed 2, failed 1, skipped 1 (specs; 2 more not selected)",
+		"  - [sig-storage] CSI something [Conformance]\n      skipped - Only supported for providers [gce gke] (not skeleton)\n",
 		"✗ [sig-network] DNS should provide DNS for services  [Conformance] (60 s)",
 		"[FAILED] Unable to read agnhost_udp@dns-test-service from pod dns-1234/dns-test-abc\n",
-		"conformance: 2 passed, 1 failed, 2 skipped\n",
+		"conformance: 2 passed, 1 failed, 1 skipped\n",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
@@ -33,7 +34,7 @@ func TestSummary(t *testing.T) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Run != 3 || s.Passed != 2 || s.Failed != 1 || s.Skipped != 2 || len(s.Failures) != 1 || s.Seconds != 81.5 {
+	if s.Run != 3 || s.Passed != 2 || s.Failed != 1 || s.Skipped != 1 || s.NotSelected != 2 || len(s.Skips) != 1 || len(s.Failures) != 1 || s.Seconds != 81.5 {
 		t.Errorf("summary.json = %+v", s)
 	}
 }
