@@ -102,19 +102,29 @@ var busyboxApplets = []string{
 	"whoami", "xargs", "yes",
 }
 
-// addDebianTools copies Debian's dig, host and nslookup (bind9-dnsutils),
-// curl and getent (libc-bin; the DNS tests' /etc/hosts probe, busybox has
-// none), with every library they need, from --e2e-root.
+// debianTools are the programs of upstream's Alpine-based images that
+// busybox lacks or takes other flags for, from Debian's packages: dig, host
+// and nslookup (bind9-dnsutils); curl; getent (libc-bin; the DNS tests'
+// /etc/hosts probe); OpenBSD's nc (the Services tests run `nc -v -t -w 2`,
+// which busybox's nc refuses); ip and ss (iproute2; the NodePort tests run
+// `ss -ant46`).
+var debianTools = []string{"usr/bin/dig", "usr/bin/host", "usr/bin/nslookup", "usr/bin/curl", "usr/bin/getent",
+	"bin/nc.openbsd", "bin/ip", "bin/ss"}
+
+// addDebianTools copies debianTools, with every library they need, from
+// --e2e-root, over busybox's applets of the same names.
 func addDebianTools(o *options, t fileTree) error {
 	c := &rootCollector{root: o.e2eRoot, tree: t, scanned: map[string]bool{}}
-	for _, b := range []string{"usr/bin/dig", "usr/bin/host", "usr/bin/nslookup", "usr/bin/curl", "usr/bin/getent"} {
+	for _, b := range debianTools {
 		if err := c.add(b); err != nil {
-			return fmt.Errorf("%w (unpack Debian's bind9-dnsutils, curl and libc-bin with their libraries into --e2e-root)", err)
+			return fmt.Errorf("%w (unpack Debian's bind9-dnsutils, curl, libc-bin, netcat-openbsd and iproute2 with their libraries into --e2e-root)", err)
 		}
 	}
 	if err := c.closure(); err != nil {
 		return err
 	}
+	// Debian's alternatives, which dpkg-deb -x does not create.
+	t.symlink("bin/nc", "nc.openbsd")
 	for _, f := range []string{"etc/protocols", "etc/services"} {
 		if _, err := os.Stat(filepath.Join(o.e2eRoot, f)); err == nil {
 			t.copyFile(f, filepath.Join(o.e2eRoot, f), 0o644)

@@ -14,13 +14,16 @@ func fakeE2E(t *testing.T) *options {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{
-		"bin/agnhost":                                  "agnhost",
-		"root/bin/busybox":                             "busybox",
-		"root/usr/bin/dig":                             "dig",
-		"root/usr/bin/host":                            "host",
-		"root/usr/bin/nslookup":                        "nslookup",
-		"root/usr/bin/curl":                            "curl",
-		"root/usr/bin/getent":                          "getent",
+		"bin/agnhost":           "agnhost",
+		"root/bin/busybox":      "busybox",
+		"root/usr/bin/dig":      "dig",
+		"root/usr/bin/host":     "host",
+		"root/usr/bin/nslookup": "nslookup",
+		"root/usr/bin/curl":     "curl",
+		"root/usr/bin/getent":   "getent",
+		"root/bin/nc.openbsd":   "nc",
+		"root/bin/ip":           "ip",
+		"root/bin/ss":           "ss",
 		"src/test/images/agnhost/porter/localhost.crt": "crt",
 		"src/test/images/agnhost/porter/localhost.key": "key",
 		"src/test/images/nautilus/html/nautilus.jpg":   "jpg",
@@ -75,6 +78,12 @@ func TestE2EImages(t *testing.T) {
 	}
 	if e := ag.tree["bin/sh"]; e.linkname != "busybox" {
 		t.Errorf("/bin/sh -> %q, want busybox", e.linkname)
+	}
+	if e := ag.tree["bin/nc"]; e.linkname != "nc.openbsd" {
+		t.Errorf("/bin/nc -> %q, want Debian's nc.openbsd (busybox's takes other flags)", e.linkname)
+	}
+	if e := ag.tree["bin/ss"]; e.src == "" {
+		t.Errorf("/bin/ss is not iproute2's: %+v", e)
 	}
 	if !strings.Contains(string(ag.tree["etc/group"].data), "group-defined-in-image:x:50000:user-defined-in-image") {
 		t.Errorf("agnhost's /etc/group lacks the group the security-context tests expect:\n%s", ag.tree["etc/group"].data)
