@@ -5,7 +5,7 @@
 #
 #   1. hack/conformance-artifacts.sh VERSION   e2e.test, ginkgo, agnhost
 #   2. Debian's busybox-static, bind9-dnsutils, curl, libc-bin (getent),
-#      netcat-openbsd, iproute2 and their libraries,
+#      netcat-openbsd, iproute2, dash, bash and their libraries,
 #      unpacked in $PLEX_CACHE/conformance/debian/root
 #   3. hack/registry.sh up                     registry at ${PLEX_REGISTRY_ADDR:-10.212.0.1:5000}
 #   4. hack/imagebuild --e2e-bin-dir           the images below, and pause
@@ -13,7 +13,8 @@
 # What each image is here (k8s.io/kubernetes v1.34's test/utils/image/manifest.go):
 #   e2e-test-images/agnhost:2.56          built: agnhost from source, plus busybox's
 #                                         applets (Alpine's shell tools upstream), dig, curl,
-#                                         getent, nc, ip, ss from Debian, porter's certificate, and the
+#                                         getent, nc, ip, ss, dash as /bin/sh and bash from
+#                                         Debian, porter's certificate, and the
 #                                         user/group the security-context tests look for
 #   e2e-test-images/busybox:1.37.0-1      substituted: Debian's busybox 1.35 (static)
 #   e2e-test-images/jessie-dnsutils:1.7   substituted: busybox + Debian 12's dig/host/nslookup
@@ -61,15 +62,15 @@ step "conformance artifacts ${VERSION}"
 "${HACK_DIR}/conformance-artifacts.sh" "${VERSION}"
 done_step
 
-step "shell tools, dig, curl, getent, nc, ss (Debian packages)"
+step "shell tools, dig, curl, getent, nc, ss, dash, bash (Debian packages)"
 # The packages and everything they depend on; apt-cache knows the closure,
 # and dpkg-deb -x of all of them gives hack/imagebuild a root to pick from.
 mapfile -t pkgs < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-  --no-breaks --no-replaces --no-enhances busybox-static bind9-dnsutils curl libc-bin netcat-openbsd iproute2 | grep -v '^[ <]' | sort -u)
+  --no-breaks --no-replaces --no-enhances busybox-static bind9-dnsutils curl libc-bin netcat-openbsd iproute2 dash bash | grep -v '^[ <]' | sort -u)
 if ((${#pkgs[@]} < 3)); then
   apt-get -q update
   mapfile -t pkgs < <(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts \
-    --no-breaks --no-replaces --no-enhances busybox-static bind9-dnsutils curl libc-bin netcat-openbsd iproute2 | grep -v '^[ <]' | sort -u)
+    --no-breaks --no-replaces --no-enhances busybox-static bind9-dnsutils curl libc-bin netcat-openbsd iproute2 dash bash | grep -v '^[ <]' | sort -u)
 fi
 deb_root "${DEB_DIR}" "${pkgs[@]}"
 done_step

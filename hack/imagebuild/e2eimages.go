@@ -107,9 +107,11 @@ var busyboxApplets = []string{
 // and nslookup (bind9-dnsutils); curl; getent (libc-bin; the DNS tests'
 // /etc/hosts probe); OpenBSD's nc (the Services tests run `nc -v -t -w 2`,
 // which busybox's nc refuses); ip and ss (iproute2; the NodePort tests run
-// `ss -ant46`).
+// `ss -ant46`); and dash as /bin/sh, with bash beside it (upstream has
+// both): Debian's static busybox shell runs its own applet for any command
+// name it knows, whatever PATH says, so under it `nc` would be busybox's.
 var debianTools = []string{"usr/bin/dig", "usr/bin/host", "usr/bin/nslookup", "usr/bin/curl", "usr/bin/getent",
-	"bin/nc.openbsd", "bin/ip", "bin/ss"}
+	"bin/nc.openbsd", "bin/ip", "bin/ss", "bin/dash", "bin/bash"}
 
 // addDebianTools copies debianTools, with every library they need, from
 // --e2e-root, over busybox's applets of the same names.
@@ -117,14 +119,15 @@ func addDebianTools(o *options, t fileTree) error {
 	c := &rootCollector{root: o.e2eRoot, tree: t, scanned: map[string]bool{}}
 	for _, b := range debianTools {
 		if err := c.add(b); err != nil {
-			return fmt.Errorf("%w (unpack Debian's bind9-dnsutils, curl, libc-bin, netcat-openbsd and iproute2 with their libraries into --e2e-root)", err)
+			return fmt.Errorf("%w (unpack Debian's bind9-dnsutils, curl, libc-bin, netcat-openbsd, iproute2, dash and bash with their libraries into --e2e-root)", err)
 		}
 	}
 	if err := c.closure(); err != nil {
 		return err
 	}
-	// Debian's alternatives, which dpkg-deb -x does not create.
+	// Debian's alternatives and /bin/sh, which dpkg-deb -x does not create.
 	t.symlink("bin/nc", "nc.openbsd")
+	t.symlink("bin/sh", "dash")
 	for _, f := range []string{"etc/protocols", "etc/services"} {
 		if _, err := os.Stat(filepath.Join(o.e2eRoot, f)); err == nil {
 			t.copyFile(f, filepath.Join(o.e2eRoot, f), 0o644)

@@ -24,6 +24,8 @@ func fakeE2E(t *testing.T) *options {
 		"root/bin/nc.openbsd":   "nc",
 		"root/bin/ip":           "ip",
 		"root/bin/ss":           "ss",
+		"root/bin/dash":         "dash",
+		"root/bin/bash":         "bash",
 		"src/test/images/agnhost/porter/localhost.crt": "crt",
 		"src/test/images/agnhost/porter/localhost.key": "key",
 		"src/test/images/nautilus/html/nautilus.jpg":   "jpg",
@@ -76,8 +78,11 @@ func TestE2EImages(t *testing.T) {
 			t.Errorf("agnhost lacks /%s", p)
 		}
 	}
-	if e := ag.tree["bin/sh"]; e.linkname != "busybox" {
-		t.Errorf("/bin/sh -> %q, want busybox", e.linkname)
+	if e := ag.tree["bin/sh"]; e.linkname != "dash" {
+		t.Errorf("agnhost's /bin/sh -> %q, want dash (busybox's static shell prefers its applets to PATH)", e.linkname)
+	}
+	if e := e2eRecipe(t, o, "e2e-test-images/busybox:1.37.0-1").tree["bin/sh"]; e.linkname != "busybox" {
+		t.Errorf("busybox's /bin/sh -> %q, want busybox", e.linkname)
 	}
 	if e := ag.tree["bin/nc"]; e.linkname != "nc.openbsd" {
 		t.Errorf("/bin/nc -> %q, want Debian's nc.openbsd (busybox's takes other flags)", e.linkname)
