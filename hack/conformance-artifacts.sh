@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions are called indirectly ("build_${g}"), after an early exit
 # conformance-artifacts.sh [VERSION] — build what the upstream conformance run
 # needs from the Go module proxy alone:
 #
@@ -106,7 +107,7 @@ echo "conformance-artifacts: ${GO_VERSION}, GOMODCACHE=$(go env GOMODCACHE), GOC
 T_ALL=${SECONDS}
 step_start=0
 step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s) $*"; }
+done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
 # --- e2e.test and agnhost -------------------------------------------------------
 

@@ -49,6 +49,7 @@ step_start=0
 step() { step_start=${SECONDS}; echo "==> $*"; }
 done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
+# shellcheck disable=SC2016 # the quotes are printed, not parsed
 echo "conformance: Kubernetes ${KUBE_VERSION}, focus '${FOCUS}'${SKIP:+, skip '${SKIP}'}, results in ${OUT}"
 
 step "images"

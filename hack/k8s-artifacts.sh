@@ -108,7 +108,7 @@ echo "k8s-artifacts: ${GO_VERSION}, GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(g
 T_ALL=${SECONDS}
 step_start=0
 step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s) $*"; }
+done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
 # install_bins DIR NAME…: move freshly built binaries into BIN atomically.
 install_bins() {

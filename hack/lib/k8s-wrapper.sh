@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # the variables these functions set are read by the scripts that source them
 # hack/lib/k8s-wrapper.sh — sourced by the scripts that build from
 # k8s.io/kubernetes through the Go module proxy (hack/k8s-artifacts.sh,
 # hack/conformance-artifacts.sh).
