@@ -7,7 +7,9 @@
 #                                            ginkgo   (github.com/onsi/ginkgo/v2/ginkgo at the
 #                                                      version kubernetes' go.mod requires)
 #                                            agnhost  (k8s.io/kubernetes/test/images/agnhost)
-#   $PLEX_CACHE/conformance/<VERSION>/src/   wrapper modules (e2e, ginkgo)
+#                                            sample-apiserver (k8s.io/sample-apiserver at the staging
+#                                                      version, for the Aggregator spec)
+#   $PLEX_CACHE/conformance/<VERSION>/src/   wrapper modules (e2e, sample-apiserver, ginkgo)
 #   $PLEX_CACHE/logs/                        one log per run
 #
 # e2e.test and agnhost come from one wrapper module like hack/k8s-artifacts.sh's
@@ -61,10 +63,14 @@ recipe_e2e() {
   printf 'e2e.test agnhost kubernetes %s staging %s go %s tags %s recipe 1\n' \
     "${VERSION}" "${STAGING_VERSION}" "${GO_VERSION}" "${K8S_TAGS}"
 }
+recipe_sampleapiserver() {
+  printf 'sample-apiserver %s go %s recipe 1\n' "${STAGING_VERSION}" "${GO_VERSION}"
+}
 recipe_ginkgo() { printf 'ginkgo %s go %s recipe 1\n' "${GINKGO_VERSION}" "${GO_VERSION}"; }
 bins_e2e()    { printf '%s\n' e2e.test agnhost; }
 bins_ginkgo() { echo ginkgo; }
-GROUPS_ALL=(e2e ginkgo)
+bins_sampleapiserver() { echo sample-apiserver; }
+GROUPS_ALL=(e2e ginkgo sampleapiserver)
 
 fresh() {
   local g="$1" b
@@ -140,6 +146,23 @@ build_e2e() {
   mv -f "${out}/e2e.test" "${out}/agnhost" "${BIN}/"
 }
 
+# --- sample-apiserver ----------------------------------------------------------
+
+build_sampleapiserver() {
+  local dir="${SRC}/sample-apiserver" ldv
+  # Its own wrapper (kubernetes' staging pins, as for e2e.test), so that
+  # building it does not touch e2e.test's. Upstream's image is 1.29.2; the
+  # Aggregator spec's Deployment uses flags this one still has.
+  step "sample-apiserver ${STAGING_VERSION}: wrapper module, go get, go build"
+  k8s_wrapper_gomod "${dir}" "${VERSION}" plex.local/sample-apiserver-build hack/conformance-artifacts.sh >/dev/null
+  wrapper "${dir}" "${K8S_WRAPPER_GOMOD}" "k8s.io/sample-apiserver@${STAGING_VERSION}"
+  ldv="$(k8s_version_ldflags "${VERSION}" "${K8S_BUILD_DATE}")"
+  mkdir -p "${dir}/out"
+  (cd "${dir}" && go build -trimpath -ldflags "-s -w${ldv}" -o out/sample-apiserver k8s.io/sample-apiserver)
+  mv -f "${dir}/out/sample-apiserver" "${BIN}/"
+  done_step
+}
+
 # --- ginkgo ---------------------------------------------------------------------
 
 build_ginkgo() {
@@ -167,14 +190,14 @@ step "check"
 "${BIN}/e2e.test" --version
 "${BIN}/ginkgo" version
 "${BIN}/agnhost" --help 2>&1 | sed -n 1p
-for b in e2e.test ginkgo agnhost; do
+for b in e2e.test ginkgo agnhost sample-apiserver; do
   if readelf -l "${BIN}/${b}" 2>/dev/null | grep 'Requesting program interpreter' >/dev/null; then
     echo "conformance-artifacts: ${b} is dynamically linked" >&2; exit 1
   fi
 done
 done_step
-for b in e2e.test ginkgo agnhost; do
-  printf '    %-10s %6.1f MB\n' "${b}" "$(($(stat -c %s "${BIN}/${b}") / 100000))e-1"
+for b in e2e.test ginkgo agnhost sample-apiserver; do
+  printf '    %-16s %6.1f MB\n' "${b}" "$(($(stat -c %s "${BIN}/${b}") / 100000))e-1"
 done
 echo "conformance-artifacts: done in $((SECONDS - T_ALL)) s; binaries in ${BIN}"
 exit 0

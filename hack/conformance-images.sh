@@ -26,14 +26,15 @@
 #   e2e-test-images/nonroot:1.4           substituted: busybox with USER 1234, as upstream
 #   e2e-test-images/nautilus:1.7, kitten:1.7
 #                                         built: agnhost test-webserver + the module's html/
+#   e2e-test-images/sample-apiserver:1.29.2
+#                                         built: k8s.io/sample-apiserver at the staging version
+#   etcd:3.6.4-0                          built: our etcd (kubeadm's is 3.6.5-0) under the suite's tag
 #   pause:3.10.1                          built (hack/k8s-images.sh)
-# Not here yet (their tests fail on the pull): sample-apiserver:1.29.2 (the
-# aggregator test; buildable from k8s.io/sample-apiserver), etcd:3.6.4-0 (the
-# same test; an alias of our etcd 3.6.5-0 would do), nonewprivs:1.3 (buildable
-# from test/images/nonewprivs), resource-consumer, ipc-utils, perl,
-# volume/nfs, volume/iscsi, node-perf/*, regression-issue-74839,
-# apparmor-loader, build-image/distroless-iptables, the sig-storage CSI
-# images, and the authenticated gcr.io images (no credentials exist).
+# Not here yet (their tests fail on the pull): nonewprivs:1.3 (buildable from
+# test/images/nonewprivs), resource-consumer, ipc-utils, perl, volume/nfs,
+# volume/iscsi, node-perf/*, regression-issue-74839, apparmor-loader,
+# build-image/distroless-iptables, the sig-storage CSI images, and the
+# authenticated gcr.io images (no credentials exist).
 #
 # Idempotent: every step skips what is done; imagebuild pushes only images
 # whose digest the registry lacks.

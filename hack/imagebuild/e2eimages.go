@@ -42,6 +42,9 @@ func e2eImages() []e2eImage {
 		{"e2e-test-images/nonroot", "1.4", buildNonRoot},
 		{"e2e-test-images/nautilus", "1.7", demoServer("nautilus")},
 		{"e2e-test-images/kitten", "1.7", demoServer("kitten")},
+		// The Aggregator spec: the sample API server and the etcd beside it.
+		{"e2e-test-images/sample-apiserver", "1.29.2", buildSampleAPIServer},
+		{"etcd", "3.6.4-0", buildEtcd},
 	}
 }
 
@@ -241,4 +244,30 @@ func demoServer(name string) func(*options, fileTree, *v1.Config) error {
 		cfg.Cmd = []string{"test-webserver"}
 		return nil
 	}
+}
+
+// buildSampleAPIServer: k8s.io/sample-apiserver at the staging version (the
+// Aggregator spec gives it only flags); upstream's is 1.29.2.
+func buildSampleAPIServer(o *options, t fileTree, cfg *v1.Config) error {
+	bin := filepath.Join(o.e2eBinDir, "sample-apiserver")
+	fi, err := os.Stat(bin)
+	if err != nil {
+		return fmt.Errorf("sample-apiserver: %w (run hack/conformance-artifacts.sh first)", err)
+	}
+	t.copyFile("kube-sample-apiserver", bin, fi.Mode().Perm()|0o555)
+	cfg.Entrypoint = []string{"/kube-sample-apiserver"}
+	return nil
+}
+
+// buildEtcd: the suite's etcd tag (manifest.go's, one patch behind kubeadm's)
+// with our etcd; the Aggregator spec runs /usr/local/bin/etcd.
+func buildEtcd(o *options, t fileTree, cfg *v1.Config) error {
+	bin := filepath.Join(o.binDir, "etcd")
+	fi, err := os.Stat(bin)
+	if err != nil {
+		return fmt.Errorf("etcd: %w (run hack/k8s-artifacts.sh first)", err)
+	}
+	t.copyFile("usr/local/bin/etcd", bin, fi.Mode().Perm()|0o555)
+	cfg.Entrypoint = []string{"/usr/local/bin/etcd"}
+	return nil
 }

@@ -14,6 +14,8 @@ func fakeE2E(t *testing.T) *options {
 	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{
+		"bin/sample-apiserver":  "sample-apiserver",
+		"k8s/etcd":              "etcd",
 		"bin/agnhost":           "agnhost",
 		"root/bin/busybox":      "busybox",
 		"root/usr/bin/dig":      "dig",
@@ -41,7 +43,8 @@ func fakeE2E(t *testing.T) *options {
 			t.Fatal(err)
 		}
 	}
-	return &options{e2eBinDir: filepath.Join(dir, "bin"), e2eRoot: filepath.Join(dir, "root"), e2eSrc: filepath.Join(dir, "src")}
+	return &options{e2eBinDir: filepath.Join(dir, "bin"), e2eRoot: filepath.Join(dir, "root"), e2eSrc: filepath.Join(dir, "src"),
+		binDir: filepath.Join(dir, "k8s")}
 }
 
 func e2eRecipe(t *testing.T, o *options, ref string) *recipe {
