@@ -148,3 +148,23 @@ e2e-cluster: images bake build
 		go test -tags e2e -count=1 -timeout 30m -v -run 'TestCluster' ./test/e2e/; \
 		rc=$$?; hack/incus-cluster.sh down; exit $$rc
 # --- end incus cluster ---
+
+# ---- conformance (issue 17) ------------------------------------------------------
+# The upstream conformance suite (k8s.io/kubernetes/test/e2e) against a fresh
+# 1+2 plex, offline. Hours long: not part of `make test`. A short run narrows
+# the focus, e.g. make conformance CONFORMANCE_FOCUS='\[sig-node\] Pods.*\[Conformance\]'
+.PHONY: conformance-artifacts conformance-images conformance
+export CONFORMANCE_FOCUS CONFORMANCE_SKIP CONFORMANCE_PROCS CONFORMANCE_SERIAL CONFORMANCE_KEEP
+
+## conformance-artifacts: e2e.test, ginkgo and agnhost, built from the Go module proxy (cached)
+conformance-artifacts: artifacts
+	nice -n 19 hack/conformance-artifacts.sh $(KUBE_VERSION)
+
+## conformance-images: the suite's images (agnhost, busybox, dig, httpd/nginx stand-ins…) on $(REGISTRY)
+conformance-images: harness conformance-artifacts
+	hack/conformance-images.sh $(KUBE_VERSION)
+
+## conformance: the conformance tests on a 1+2 plex; results in $(PLEX_CACHE)/conformance/<time>/
+conformance: images conformance-images bake build
+	KUBE_VERSION=$(KUBE_VERSION) hack/conformance.sh
+# ---- end conformance -------------------------------------------------------------

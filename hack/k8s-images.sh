@@ -39,41 +39,11 @@ step "artifacts ${VERSION}"
 "${HACK_DIR}/k8s-artifacts.sh" "${VERSION}"
 done_step
 
-# iptables_root: download the .debs once and unpack them into a fresh root
-# whenever the set of .debs changes.
-iptables_root() {
-  local debs="${IPT_DIR}/debs" root="${IPT_DIR}/root" p missing=()
-  mkdir -p "${debs}"
-  for p in "${IPT_PKGS[@]}"; do
-    compgen -G "${debs}/${p}_*.deb" >/dev/null || missing+=("${p}")
-  done
-  if ((${#missing[@]} > 0)); then
-    echo "    apt-get download ${missing[*]}"
-    # Run as root without the _apt sandbox: the cache directory is root's.
-    if ! (cd "${debs}" && apt-get -q -o APT::Sandbox::User=root download "${missing[@]}"); then
-      echo "    apt-get download failed; running apt-get update once and retrying"
-      apt-get -q update
-      (cd "${debs}" && apt-get -q -o APT::Sandbox::User=root download "${missing[@]}")
-    fi
-  fi
-  local want
-  want="$(cd "${debs}" && printf '%s\n' ./*.deb | sort)"
-  if [[ -f "${root}/.plex-debs" && "$(cat "${root}/.plex-debs")" == "${want}" ]]; then
-    echo "    ${root} is up to date"
-    return 0
-  fi
-  rm -rf "${root}.new"
-  mkdir -p "${root}.new"
-  local d
-  for d in "${debs}"/*.deb; do dpkg-deb -x "${d}" "${root}.new"; done
-  echo "${want}" >"${root}.new/.plex-debs"
-  rm -rf "${root}"
-  mv "${root}.new" "${root}"
-  echo "    unpacked $(wc -l <<<"${want}") packages into ${root}"
-}
+# shellcheck source=hack/lib/debroot.sh
+source "${HACK_DIR}/lib/debroot.sh"
 
 step "iptables for kube-proxy (Debian packages)"
-iptables_root
+deb_root "${IPT_DIR}" "${IPT_PKGS[@]}"
 done_step
 
 step "registry at ${ADDR}"

@@ -23,6 +23,8 @@ type component struct {
 	path     string   // the binary's path, when it is not in --bin-dir (--extra)
 	user     string   // USER[:GROUP] of the image config; empty is root (--extra-user)
 	caBundle string   // a PEM file to carry as the system CA bundle (--ca-bundle)
+	// e2e, when set, lays out a conformance image instead (e2eimages.go).
+	e2e func(o *options, t fileTree, cfg *v1.Config) error
 }
 
 func (c component) ref() string { return c.repo + ":" + c.tag }
@@ -71,6 +73,9 @@ type recipe struct {
 
 // prepare lays out the files and the config of c's image.
 func prepare(c component, o *options) (*recipe, error) {
+	if c.e2e != nil {
+		return prepareE2E(c, o)
+	}
 	bin := c.path
 	if bin == "" {
 		bin = filepath.Join(o.binDir, c.binary)
@@ -99,6 +104,16 @@ func prepare(c component, o *options) (*recipe, error) {
 		note += " + CA bundle"
 	}
 
+	cfg, err := baseConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return &recipe{tree: t, cfg: cfg, note: note}, nil
+}
+
+// baseConfig is the image config of c: linux/amd64, PATH, the binary as the
+// entrypoint, c's user, and labels that name the image.
+func baseConfig(c component) (*v1.ConfigFile, error) {
 	cfg, err := empty.Image.ConfigFile()
 	if err != nil {
 		return nil, err
@@ -120,7 +135,7 @@ func prepare(c component, o *options) (*recipe, error) {
 		"org.opencontainers.image.version": c.tag,
 		"dev.plex.built-by":                "hack/imagebuild",
 	}
-	return &recipe{tree: t, cfg: cfg, note: note}, nil
+	return cfg, nil
 }
 
 // built is an image ready to push.

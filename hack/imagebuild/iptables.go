@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -29,8 +30,10 @@ const (
 // libraries without an ld.so.cache.
 var libDirs = []string{"lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib", "usr/lib"}
 
-// iptablesCollector copies files from a Debian root into a layer tree.
-type iptablesCollector struct {
+// rootCollector copies files from a Debian root (packages unpacked with
+// dpkg-deb -x) into a layer tree, with the libraries and loader they need:
+// kube-proxy's iptables, and the conformance images' dig and curl.
+type rootCollector struct {
 	root    string
 	tree    fileTree
 	scanned map[string]bool
@@ -44,7 +47,7 @@ func addIptables(t fileTree, root, mode string) error {
 	if mode != "nft" && mode != "legacy" {
 		return fmt.Errorf("iptables mode %q: want nft or legacy", mode)
 	}
-	c := &iptablesCollector{root: root, tree: t, scanned: map[string]bool{}}
+	c := &rootCollector{root: root, tree: t, scanned: map[string]bool{}}
 	for _, multi := range []string{nftMulti, legacyMulti} {
 		if err := c.add(path.Join(sbinDir, multi)); err != nil {
 			return fmt.Errorf("adding %s from %s (unpack Debian's iptables package there): %w", multi, root, err)
@@ -106,7 +109,7 @@ func addIptables(t fileTree, root, mode string) error {
 
 // add copies rel (a path inside root) into the tree. A symlink is kept as a
 // symlink and its target is added too; an ELF file is queued for scanning.
-func (c *iptablesCollector) add(rel string) error {
+func (c *rootCollector) add(rel string) error {
 	rel = clean(rel)
 	for hops := 0; hops < 16; hops++ {
 		if _, ok := c.tree[rel]; ok && c.scanned[rel] {
@@ -144,15 +147,15 @@ func (c *iptablesCollector) add(rel string) error {
 }
 
 // closure follows PT_INTERP and DT_NEEDED of every queued ELF file.
-func (c *iptablesCollector) closure() error {
+func (c *rootCollector) closure() error {
 	for len(c.queue) > 0 {
 		rel := c.queue[0]
 		c.queue = c.queue[1:]
 		f, err := elf.Open(filepath.Join(c.root, rel))
 		if err != nil {
 			var fe *elf.FormatError
-			if errors.As(err, &fe) {
-				continue // not ELF (a script): nothing to follow
+			if errors.As(err, &fe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				continue // not ELF (a script, a file shorter than a header): nothing to follow
 			}
 			return fmt.Errorf("reading /%s: %w", rel, err)
 		}

@@ -46,6 +46,9 @@ type options struct {
 	extras       []string
 	extraUser    string
 	caBundle     string
+	e2eBinDir    string
+	e2eRoot      string
+	e2eSrc       string
 }
 
 func main() {
@@ -85,6 +88,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	})
 	fs.StringVar(&o.extraUser, "extra-user", "", "USER[:GROUP] the --extra images run as, e.g. 65534:65534 for controllers whose pods set runAsNonRoot (default root)")
 	fs.StringVar(&o.caBundle, "ca-bundle", "", "PEM file put into the --extra images as /etc/ssl/certs/ca-certificates.crt (e.g. Debian's), for binaries that speak TLS")
+	fs.StringVar(&o.e2eBinDir, "e2e-bin-dir", "", "also build the conformance suite's images (registry.k8s.io/e2e-test-images/*) from the agnhost in this directory (hack/conformance-artifacts.sh)")
+	fs.StringVar(&o.e2eRoot, "e2e-root", "", "with --e2e-bin-dir: Debian's busybox-static, bind9-dnsutils, curl and libc-bin with their libraries, unpacked (dpkg-deb -x)")
+	fs.StringVar(&o.e2eSrc, "e2e-src", "", "with --e2e-bin-dir: the k8s.io/kubernetes module directory, for agnhost's test certificate and the Update Demo pages")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,6 +135,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		comps = sel
 	}
 
+	if o.e2eBinDir != "" {
+		comps = append(comps, e2eComponents()...)
+	}
 	for _, e := range o.extras {
 		ref, bin, ok := strings.Cut(e, "=")
 		repo, tag, ok2 := strings.Cut(ref, ":")
