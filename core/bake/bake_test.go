@@ -183,7 +183,7 @@ func TestBakeFlowWithFakeServer(t *testing.T) {
 	if len(f.instances) != 0 {
 		t.Errorf("instances left: %v", f.instances)
 	}
-	if !contains(f.calls, "publish plexbake-debian12-kube none") {
+	if !contains(f.calls, "publish plexbake-debian12-kube zstd") {
 		t.Errorf("not published with compression none: %v", f.calls)
 	}
 

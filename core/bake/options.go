@@ -43,8 +43,13 @@ type Options struct {
 	// for networks where the instance reaches the base's mirror only through
 	// a proxy. It is not left in the image.
 	AptProxy string
-	// Compression of the published image: "none" (default: fastest, for
-	// images used on the server that baked them), "zstd", "gzip", ….
+	// Compression of the published image: "zstd" (default), "none",
+	// "gzip", "xz", …. Measured on the 2-core harness for the kube image:
+	// none 479 MiB, gzip 154 MiB, zstd 144 MiB; zstd's bake took ~5 s more
+	// than none's and the first launch from it ~3 s more (Incus unpacks an
+	// image once per storage pool; later launches are snapshots). The
+	// smaller image is what a member of an Incus cluster copies before it
+	// starts its first node.
 	Compression string
 	// VM bakes a virtual-machine image instead of a container image.
 	VM bool
@@ -68,6 +73,10 @@ type Options struct {
 	// fail.
 	afterStep func(ctx context.Context, step, instance string) error
 }
+
+// DefaultCompression is the published image's compression when none is
+// given (see Options.Compression).
+const DefaultCompression = "zstd"
 
 var (
 	kubeVersionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
@@ -131,7 +140,7 @@ func (o Options) complete() (Options, error) {
 		}
 	}
 	if o.Compression == "" {
-		o.Compression = "none"
+		o.Compression = DefaultCompression
 	}
 	known := false
 	for _, c := range compressions {
