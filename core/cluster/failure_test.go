@@ -155,7 +155,6 @@ func TestUpStatusLines(t *testing.T) {
 		"lab: ensuring profile plex-kube",
 		"lab: creating 3 node(s)",
 		"lab: waiting for 3 node(s) to boot",
-		"lab: configuring pod network routes",
 		"lab: kubeadm init on lab1",
 		"lab: joining 2 node(s)",
 		"lab: waiting for 3 node(s) to be Ready",

@@ -286,6 +286,13 @@ func (f *fakeIncus) PushFile(ctx context.Context, name, path string, content []b
 	return nil
 }
 
+func (f *fakeIncus) PushSymlink(ctx context.Context, name, path, target string) error {
+	return f.PushFile(ctx, name, path, []byte(symlinkPrefix+target), 0o777)
+}
+
+// symlinkPrefix marks a symbolic link among a fake instance's files.
+const symlinkPrefix = "symlink to "
+
 func (f *fakeIncus) PullFile(ctx context.Context, name, path string) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

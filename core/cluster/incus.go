@@ -34,6 +34,7 @@ type Incus interface {
 	Exec(ctx context.Context, name string, cmd []string, o incus.ExecOptions) (int, error)
 	Run(ctx context.Context, name string, cmd ...string) (string, error)
 	PushFile(ctx context.Context, name, path string, content []byte, mode int) error
+	PushSymlink(ctx context.Context, name, path, target string) error
 	PullFile(ctx context.Context, name, path string) ([]byte, error)
 	EnsureProfile(ctx context.Context, p incus.Profile) error
 	ImageByAlias(ctx context.Context, alias string) (*incus.Image, error)

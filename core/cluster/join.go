@@ -106,7 +106,7 @@ func (r *run) join(ctx context.Context) (err error) {
 		r.perNode("creating %d node(s)", &r.missing, r.createNodes),
 		r.perNode("starting %d stopped node(s)", &r.stopped, r.startNodes),
 		r.act(fmt.Sprintf("waiting for %d node(s) to boot", len(r.kube)), r.waitBoot),
-		action.If(r.px.CNI == spec.CNIBridge, r.act("configuring pod network routes", r.syncRoutes)),
+		action.When(r.routesToSync, r.act("configuring pod network routes", r.syncRoutes)),
 		action.If(r.px.APIVIP != "", r.act("configuring the API VIP "+r.px.APIVIP+" (keepalived)", r.syncVIP)),
 		r.quiet("finding the control plane", r.findRunningControlPlane),
 		r.quiet("reading the admin kubeconfig", r.readAdmin),

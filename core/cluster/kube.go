@@ -102,36 +102,43 @@ func (r *run) adminConfig(ctx context.Context, cp plan.Node) ([]byte, error) {
 	return b, nil
 }
 
+// routesToSync reports whether a node has a bridge pod network to bring in
+// line: one that this run did not create with it.
+func (r *run) routesToSync() bool {
+	if r.px.CNI != spec.CNIBridge {
+		return false
+	}
+	for _, n := range r.kube {
+		if !r.isFresh(n.Name) {
+			return true
+		}
+	}
+	return false
+}
+
 // syncRoutes brings every node's pod network in line with the plan.
 func (r *run) syncRoutes(ctx context.Context) error { return r.syncNetwork(ctx, r.kube) }
 
 // syncNetwork writes each node's CNI config, brings the routes to the other
 // nodes' pod CIDRs in line with present, and masquerades what pods send
-// outside the plex (cni.MasqScript), live and across reboots.
+// outside the plex (cni.MasqScript), live and across reboots. A node this
+// run created is left out: it booted with the same files (instanceSpec).
 func (r *run) syncNetwork(ctx context.Context, present []plan.Node) error {
 	if r.px.CNI != spec.CNIBridge {
 		return nil
 	}
-	return r.eachNode(ctx, present, func(n plan.Node) error {
-		conf, err := cni.Conflist(r.px, n)
+	var running []plan.Node
+	for _, n := range present {
+		if !r.isFresh(n.Name) {
+			running = append(running, n)
+		}
+	}
+	return r.eachNode(ctx, running, func(n plan.Node) error {
+		files, routes, err := r.podNetworkFiles(n, present)
 		if err != nil {
 			return err
 		}
-		if err := r.srv.PushFile(ctx, n.Name, conflistPath, conf, 0o644); err != nil {
-			return err
-		}
-		routes := cni.Routes(r.px, n, present)
-		if err := r.srv.PushFile(ctx, n.Name, routesDropIn, cni.NetworkdDropIn(routes), 0o644); err != nil {
-			return err
-		}
-		masq, err := cni.MasqScript(r.px)
-		if err != nil {
-			return err
-		}
-		if err := r.srv.PushFile(ctx, n.Name, cni.MasqScriptPath, []byte(masq), 0o755); err != nil {
-			return err
-		}
-		if err := r.srv.PushFile(ctx, n.Name, cni.MasqUnitPath, []byte(cni.MasqUnit()), 0o644); err != nil {
+		if err := r.pushFiles(ctx, n.Name, files); err != nil {
 			return err
 		}
 		// Live now, and at every boot through the unit.
@@ -140,6 +147,27 @@ func (r *run) syncNetwork(ctx context.Context, present []plan.Node) error {
 		_, err = r.srv.Run(ctx, n.Name, "sh", "-c", script)
 		return err
 	})
+}
+
+// podNetworkFiles are node n's files of the bridge CNI: its conflist, the
+// networkd drop-in with the routes to the pod CIDRs of the nodes in present,
+// and the masquerade script and its unit (not enabled).
+func (r *run) podNetworkFiles(n plan.Node, present []plan.Node) ([]nodefiles.File, []cni.Route, error) {
+	conf, err := cni.Conflist(r.px, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	masq, err := cni.MasqScript(r.px)
+	if err != nil {
+		return nil, nil, err
+	}
+	routes := cni.Routes(r.px, n, present)
+	return []nodefiles.File{
+		{Path: conflistPath, Mode: 0o644, Content: conf},
+		{Path: routesDropIn, Mode: 0o644, Content: cni.NetworkdDropIn(routes)},
+		{Path: cni.MasqScriptPath, Mode: 0o755, Content: []byte(masq)},
+		{Path: cni.MasqUnitPath, Mode: 0o644, Content: []byte(cni.MasqUnit())},
+	}, routes, nil
 }
 
 // cniManifestPath is where a user's CNI manifest is put on the control plane.

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/plex-dev/plex/core/cloudinit"
+	"github.com/plex-dev/plex/core/cni"
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/internal/boot"
 	"github.com/plex-dev/plex/core/nodefiles"
@@ -43,9 +44,21 @@ func (r *run) instanceSpec(n plan.Node) (incus.InstanceSpec, []nodefiles.File, e
 		Mirrors:        r.nodeMirrors(),
 		HostKey:        key,
 		AuthorizedKeys: userAuthorizedKeys(),
+		PrePull:        prePull(n, r.px),
 	})
 	if err != nil {
 		return incus.InstanceSpec{}, nil, err
+	}
+	if r.px.CNI == spec.CNIBridge {
+		// The pod network as syncNetwork would make it, so that the node
+		// needs no such step: networkd applies the routes at boot, and the
+		// masquerade unit runs.
+		net, _, err := r.podNetworkFiles(n, r.kube)
+		if err != nil {
+			return incus.InstanceSpec{}, nil, err
+		}
+		files = append(files, net...)
+		files = append(files, nodefiles.File{Path: "/etc/systemd/system/multi-user.target.wants/" + cni.MasqUnitName, Link: cni.MasqUnitPath})
 	}
 	cfg := map[string]string{
 		incus.LabelManaged:   "true",
@@ -191,9 +204,24 @@ func (r *run) createNodes(ctx context.Context, nodes []plan.Node) error {
 		if err := r.srv.Start(ctx, n.Name); err != nil {
 			return err
 		}
+		r.mu.Lock()
+		if r.fresh == nil {
+			r.fresh = map[string]bool{}
+		}
+		r.fresh[n.Name] = true
+		r.mu.Unlock()
 		// The image's templates wrote /etc/hosts as the node started.
 		return r.pushHosts(ctx, n)
 	})
+}
+
+// prePull is the Kubernetes version whose control-plane images node n pulls
+// at boot: on control-plane nodes only, as workers need none of them.
+func prePull(n plan.Node, p plan.Plex) string {
+	if n.Role != plan.RoleControlPlane {
+		return ""
+	}
+	return p.KubernetesVersion
 }
 
 // pushFiles writes files into the instance name, all at once.
@@ -204,6 +232,10 @@ func (r *run) pushFiles(ctx context.Context, name string, files []nodefiles.File
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if f.Link != "" {
+				errs[i] = r.srv.PushSymlink(ctx, name, f.Path, f.Link)
+				return
+			}
 			errs[i] = r.srv.PushFile(ctx, name, f.Path, f.Content, f.Mode)
 		}()
 	}

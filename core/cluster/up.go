@@ -97,7 +97,7 @@ func (r *run) up(ctx context.Context, recreate bool) (err error) {
 		r.perNode("creating %d node(s)", &r.missing, r.createNodes),
 		r.perNode("starting %d stopped node(s)", &r.stopped, r.startNodes),
 		r.act(fmt.Sprintf("waiting for %d node(s) to boot", len(r.kube)), r.waitBoot),
-		action.If(r.px.CNI == spec.CNIBridge, r.act("configuring pod network routes", r.syncRoutes)),
+		action.When(r.routesToSync, r.act("configuring pod network routes", r.syncRoutes)),
 		action.If(r.px.APIVIP != "", r.act("configuring the API VIP "+r.px.APIVIP+" (keepalived)", r.syncVIP)),
 		r.quiet("finding the control plane", r.findControlPlane),
 		action.When(func() bool { return !r.initialised }, r.actf(func() string { return "kubeadm init on " + r.cp.Name }, r.kubeadmInit)),
@@ -185,6 +185,9 @@ type run struct {
 
 	// What the actions found, for those after them.
 	missing, stopped []plan.Node
+	// fresh are the nodes this run created, which booted with every file
+	// plex gives a node (nodes.go).
+	fresh map[string]bool
 	cache            *registry.Cache // the plex's image cache (registry.go)
 	facts            nodeFacts
 	cp               plan.Node // the control plane kubeadm runs on
@@ -203,6 +206,13 @@ func newRun(px plan.Plex, srv Incus, log *status.Logger, s *seams, verb string, 
 		px: px, kube: kubeNodes(px), srv: srv, log: log, seams: s, opts: o, rv: rv,
 		out: &outputLog{name: "plex-" + px.Name + "-" + verb, log: log},
 	}
+}
+
+// isFresh reports whether this run created node name.
+func (r *run) isFresh(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fresh[name]
 }
 
 func (r *run) markChanged() {

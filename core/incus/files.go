@@ -74,6 +74,25 @@ func (s *Server) PushReader(ctx context.Context, name, path string, r io.ReadSee
 	return s.WriteFile(ctx, name, path, r, FileMode{Mode: mode})
 }
 
+// PushSymlink makes path in an instance (a stopped container too) a
+// symbolic link to target. The parent must exist.
+func (s *Server) PushSymlink(ctx context.Context, name, path, target string) error {
+	link := func() error {
+		return s.postFile(ctx, name, path, "symlink", strings.NewReader(target), FileMode{Mode: 0o777})
+	}
+	err := link()
+	if rest.IsNotFound(err) {
+		if derr := s.makeDirs(ctx, name, pathpkg.Dir(path)); derr != nil {
+			return fmt.Errorf("linking %s in %s: %w", path, name, derr)
+		}
+		err = link()
+	}
+	if err != nil {
+		return fmt.Errorf("linking %s to %s in %s: %w", path, target, name, err)
+	}
+	return nil
+}
+
 // MakeDir creates a directory in an instance (a stopped container too); an
 // existing directory is not an error. The parent must exist.
 func (s *Server) MakeDir(ctx context.Context, name, path string, mode int) error {
@@ -106,9 +125,11 @@ func (s *Server) postFile(ctx context.Context, name, path, typ string, body io.R
 	h.Set("X-Incus-mode", fmt.Sprintf("%04o", m.Mode))
 	h.Set("X-Incus-uid", strconv.Itoa(m.UID))
 	h.Set("X-Incus-gid", strconv.Itoa(m.GID))
-	if typ == "file" {
+	switch typ {
+	case "file":
 		h.Set("X-Incus-write", "overwrite")
-	} else {
+	case "symlink": // the body is the link's target
+	default:
 		body = http.NoBody
 	}
 	_, err := s.c.Sync(ctx, rest.Request{

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"slices"
 
 	"github.com/plex-dev/plex/core/cloudinit"
@@ -49,6 +50,8 @@ type File struct {
 	Path    string
 	Mode    int
 	Content []byte
+	// Link, when set, makes Path a symbolic link to Link instead.
+	Link string
 }
 
 // Input is what a node's files are made of.
@@ -67,6 +70,10 @@ type Input struct {
 	HostKey cloudinit.HostKey
 	// AuthorizedKeys may log in as root. Empty: nobody logs in with a key.
 	AuthorizedKeys []string
+	// PrePull, on a control-plane node, is the Kubernetes version whose
+	// control-plane images the node pulls as soon as containerd runs, while
+	// plex still waits for the other nodes' boot (PrePullUnit). Empty: none.
+	PrePull string
 }
 
 // Files renders what is written before the node's first start, in a fixed
@@ -97,6 +104,15 @@ func files(in Input) ([]File, error) {
 		{Path: NetworkFile, Mode: 0o644, Content: unit},
 		{Path: HostKeyPath, Mode: 0o600, Content: in.HostKey.Private},
 		{Path: HostKeyPath + ".pub", Mode: 0o644, Content: []byte(pub + "\n")},
+	}
+	if in.PrePull != "" {
+		unit, err := PrePullUnit(in.PrePull)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out,
+			File{Path: PrePullUnitPath, Mode: 0o644, Content: unit},
+			File{Path: "/etc/systemd/system/multi-user.target.wants/" + PrePullUnitName, Link: PrePullUnitPath})
 	}
 	var ak bytes.Buffer
 	for _, k := range keys {
@@ -159,4 +175,33 @@ func NetworkUnit(address, gateway string, prefixLen int) ([]byte, error) {
 		fmt.Fprintf(&b, "Gateway=%s\nDNS=%s\n", gw, gw)
 	}
 	return b.Bytes(), nil
+}
+
+// The control plane's image pull at boot.
+const (
+	PrePullUnitName = "plex-prepull.service"
+	PrePullUnitPath = "/etc/systemd/system/" + PrePullUnitName
+)
+
+var kubeVersionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+
+// PrePullUnit is the systemd unit that pulls version's control-plane images
+// (kubeadm config images pull) once containerd runs. kubeadm init pulls them
+// one after the other in its preflight, 5.4 s of a 16.6 s init on the
+// 2-core harness; started at boot, the pull runs while plex waits for the
+// other nodes. It is Type=simple, so the boot does not wait for it, and
+// kubeadm's own pull then finds the images there (or joins a pull under
+// way: containerd fetches each blob once).
+func PrePullUnit(version string) ([]byte, error) {
+	if !kubeVersionRE.MatchString(version) {
+		return nil, fmt.Errorf("kubernetes version %q is not vX.Y.Z", version)
+	}
+	return []byte("# Written by plex before the node's first start.\n" +
+		"[Unit]\n" +
+		"Description=plex: pull the control-plane images while the plex boots\n" +
+		"After=containerd.service\n" +
+		"Wants=containerd.service\n\n" +
+		"[Service]\n" +
+		"Type=simple\n" +
+		"ExecStart=/usr/bin/kubeadm config images pull --kubernetes-version " + version + "\n"), nil
 }

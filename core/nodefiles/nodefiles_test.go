@@ -131,3 +131,31 @@ func TestHosts(t *testing.T) {
 		t.Error("a host name with an underscore was accepted")
 	}
 }
+
+// A control-plane node gets the pull unit and the link that enables it; a
+// bad version is refused.
+func TestFilesPrePull(t *testing.T) {
+	hk := hostKey(t)
+	fs, err := Files(Input{Node: node(), Gateway: "10.212.0.1", PrefixLen: 24, HostKey: hk, PrePull: "v1.34.4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var unit, link *File
+	for i := range fs {
+		switch fs[i].Path {
+		case PrePullUnitPath:
+			unit = &fs[i]
+		case "/etc/systemd/system/multi-user.target.wants/" + PrePullUnitName:
+			link = &fs[i]
+		}
+	}
+	if unit == nil || !strings.Contains(string(unit.Content), "ExecStart=/usr/bin/kubeadm config images pull --kubernetes-version v1.34.4\n") || !strings.Contains(string(unit.Content), "Type=simple") {
+		t.Errorf("unit: %+v", unit)
+	}
+	if link == nil || link.Link != PrePullUnitPath {
+		t.Errorf("link: %+v", link)
+	}
+	if _, err := Files(Input{Node: node(), Gateway: "10.212.0.1", PrefixLen: 24, HostKey: hk, PrePull: "1.34; rm -rf /"}); err == nil {
+		t.Error("a version that is not vX.Y.Z was accepted")
+	}
+}
