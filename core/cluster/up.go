@@ -187,12 +187,12 @@ type run struct {
 	missing, stopped []plan.Node
 	// fresh are the nodes this run created, which booted with every file
 	// plex gives a node (nodes.go).
-	fresh map[string]bool
-	cache            *registry.Cache // the plex's image cache (registry.go)
-	facts            nodeFacts
-	cp               plan.Node // the control plane kubeadm runs on
-	initialised      bool      // whether cp had been initialised before
-	admin            []byte
+	fresh       map[string]bool
+	cache       *registry.Cache // the plex's image cache (registry.go)
+	facts       nodeFacts
+	cp          plan.Node // the control plane kubeadm runs on
+	initialised bool      // whether cp had been initialised before
+	admin       []byte
 	joinState
 	ctxName string      // the kubeconfig context written
 	doomed  []plan.Node // the instances down deletes
