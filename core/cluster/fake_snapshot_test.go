@@ -17,6 +17,32 @@ import (
 type fakeSnapshot struct {
 	incus.Snapshot
 	files map[string][]byte
+	// frozen is whether the instance was frozen when it was taken.
+	frozen bool
+}
+
+func (f *fakeIncus) Freeze(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, err := f.running(name)
+	if err != nil {
+		return err
+	}
+	in.Status = "Frozen"
+	return nil
+}
+
+func (f *fakeIncus) Unfreeze(ctx context.Context, name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[name]
+	if !ok {
+		return fmt.Errorf("instance %s: %w", name, incus.ErrNotFound)
+	}
+	if in.Status == "Frozen" {
+		in.Status = "Running"
+	}
+	return nil
 }
 
 func (f *fakeIncus) SetInstanceConfig(ctx context.Context, name string, kv map[string]string) error {
@@ -60,6 +86,7 @@ func (f *fakeIncus) CreateSnapshot(ctx context.Context, instance, name string) e
 	in.snaps = append(in.snaps, fakeSnapshot{
 		Snapshot: incus.Snapshot{Name: name, CreatedAt: time.Now(), Config: maps.Clone(in.Config)},
 		files:    maps.Clone(in.files),
+		frozen:   in.Status == "Frozen",
 	})
 	return nil
 }

@@ -41,6 +41,8 @@ type Incus interface {
 	Members(ctx context.Context) ([]incus.Member, error)
 	SetInstanceConfig(ctx context.Context, name string, kv map[string]string) error
 	// Snapshots (snapshot.go, restore.go).
+	Freeze(ctx context.Context, name string) error
+	Unfreeze(ctx context.Context, name string) error
 	CreateSnapshot(ctx context.Context, instance, name string) error
 	ListSnapshots(ctx context.Context, instance string) ([]incus.Snapshot, error)
 	DeleteSnapshot(ctx context.Context, instance, name string) error

@@ -110,7 +110,9 @@ func (r *run) snapshot(ctx context.Context, name string) (err error) {
 		r.quiet("finding the plex's nodes", r.discoverKube),
 		r.quiet("checking that snapshot "+name+" is new", r.checkSnapshotFree),
 		r.actf(func() string { return "saving etcd's data on " + r.cp.Name + " (" + EtcdSnapshotPath(name) + ")" }, r.saveEtcd),
-		r.actf(func() string { return fmt.Sprintf("snapshotting %d node(s) live as %s", len(r.kube), name) }, r.snapshotNodes),
+		r.actf(func() string {
+			return fmt.Sprintf("snapshotting %d node(s) %s as %s", len(r.kube), r.snapshotHow(), name)
+		}, r.snapshotNodes),
 		r.quiet("removing etcd's copy from the running node", r.dropEtcdCopy),
 	)
 	if err == nil {
@@ -202,21 +204,48 @@ func (r *run) controlPlanes() []plan.Node {
 
 // snapshotNodes labels every node with the snapshot's name, the plex's
 // nodes and its spec hash, then snapshots them all at once.
-func (r *run) snapshotNodes(ctx context.Context) error {
+//
+// With more than one control plane, the control planes are frozen from
+// before the first snapshot to after the last. A live snapshot of an etcd
+// member is what a power cut would leave, which one member recovers from;
+// but members snapshotted live one after another are not: a member taken
+// last can hold raft entries that the others, taken earlier, acknowledged
+// after their snapshots. Restored, those others elect a leader without the
+// entries, and the last member never rejoins (seen in TestHA: "failed to
+// publish local member to cluster through raft"). Frozen members stop at
+// once, like members that crashed one after another, which raft is built for.
+func (r *run) snapshotNodes(ctx context.Context) (err error) {
 	labels := map[string]string{
 		incus.LabelSnapshot:      r.snap.name,
 		incus.LabelSnapshotNodes: strings.Join(sortedNames(r.kube), ","),
 		incus.LabelSpecHash:      specHash(r.px),
 	}
-	return r.eachNode(ctx, r.kube, func(n plan.Node) error {
+	err = r.eachNode(ctx, r.kube, func(n plan.Node) error {
 		if err := r.srv.SetInstanceConfig(ctx, n.Name, labels); err != nil {
 			return err
 		}
 		// A node made by an earlier plex still runs cloud-init at boot;
 		// from now on it does not, restored or not (nodefiles).
-		if err := r.srv.PushFile(ctx, n.Name, nodefiles.CloudInitDisabled, []byte(nodefiles.CloudInitDisabledNote), 0o644); err != nil {
+		return r.srv.PushFile(ctx, n.Name, nodefiles.CloudInitDisabled, []byte(nodefiles.CloudInitDisabledNote), 0o644)
+	})
+	if err != nil {
+		return err
+	}
+	if cps := controlPlaneNodes(r.px); len(cps) > 1 {
+		// Thawed even when the run was interrupted meanwhile (for at most
+		// 30 s): a frozen control plane is an outage.
+		defer func() {
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			if terr := r.eachNode(tctx, cps, func(n plan.Node) error { return r.srv.Unfreeze(tctx, n.Name) }); terr != nil && err == nil {
+				err = terr
+			}
+		}()
+		if err = r.eachNode(ctx, cps, func(n plan.Node) error { return r.srv.Freeze(ctx, n.Name) }); err != nil {
 			return err
 		}
+	}
+	return r.eachNode(ctx, r.kube, func(n plan.Node) error {
 		if err := r.srv.CreateSnapshot(ctx, n.Name, r.snap.name); err != nil {
 			return err
 		}
@@ -225,6 +254,14 @@ func (r *run) snapshotNodes(ctx context.Context) error {
 		})
 		return nil
 	})
+}
+
+// snapshotHow says how snapshotNodes takes the nodes, for its status line.
+func (r *run) snapshotHow() string {
+	if len(controlPlaneNodes(r.px)) > 1 {
+		return "(control planes frozen)"
+	}
+	return "live"
 }
 
 // dropEtcdCopy removes etcd's copy from the running node: the snapshot

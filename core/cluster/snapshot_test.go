@@ -36,6 +36,9 @@ func TestSnapshotAndRestore(t *testing.T) {
 		if len(in.snaps) != 1 {
 			t.Fatalf("%s has %d snapshots, want 1", n, len(in.snaps))
 		}
+		if in.snaps[0].frozen || in.Status != "Running" {
+			t.Errorf("%s: snapshot taken frozen %t, now %s; one control plane is snapshotted live", n, in.snaps[0].frozen, in.Status)
+		}
 		c := in.snaps[0].Config
 		if c[incus.LabelSnapshot] != "s1" || c[incus.LabelSnapshotNodes] != "lab1,lab2" || len(c[incus.LabelSpecHash]) != 16 {
 			t.Errorf("%s's snapshot has labels %v", n, c)

@@ -181,6 +181,26 @@ func (s *Server) Start(ctx context.Context, name string) error {
 	return nil
 }
 
+// Freeze pauses every process of a running instance (its cgroup freezer);
+// freezing a frozen one is not an error.
+func (s *Server) Freeze(ctx context.Context, name string) error {
+	err := s.setState(ctx, name, statePut{Action: "freeze", Timeout: -1})
+	if err != nil && !alreadyIn(err, "frozen") {
+		return fmt.Errorf("freezing instance %s: %w", name, err)
+	}
+	return nil
+}
+
+// Unfreeze resumes a frozen instance; one that is not frozen is left as it
+// is.
+func (s *Server) Unfreeze(ctx context.Context, name string) error {
+	err := s.setState(ctx, name, statePut{Action: "unfreeze", Timeout: -1})
+	if err != nil && !alreadyIn(err, "running") {
+		return fmt.Errorf("thawing instance %s: %w", name, err)
+	}
+	return nil
+}
+
 // Stop stops an instance, forcibly when force is set; stopping a stopped one
 // is not an error.
 func (s *Server) Stop(ctx context.Context, name string, force bool) error {
