@@ -51,23 +51,12 @@ func NetworkConfig(n plan.Node, gateway string, prefixLen int, nameserverAddrs [
 }
 
 func networkConfigFor(n plan.Node, gateway string, prefixLen int, nameserverAddrs []string) ([]byte, error) {
-	addr, err := netip.ParseAddr(n.Address)
-	if err != nil || !addr.Is4() {
-		return nil, fmt.Errorf("node address %q is not an IPv4 address", n.Address)
+	pfx, gw, err := NodeNetwork(n.Address, gateway, prefixLen)
+	if err != nil {
+		return nil, err
 	}
-	if prefixLen < 1 || prefixLen > 30 {
-		return nil, fmt.Errorf("prefix length %d does not make a node network", prefixLen)
-	}
-	pfx := netip.PrefixFrom(addr, prefixLen)
 	eth := ethernet{Addresses: []string{pfx.String()}}
-	if gateway != "" {
-		gw, err := netip.ParseAddr(gateway)
-		if err != nil || !gw.Is4() {
-			return nil, fmt.Errorf("gateway %q is not an IPv4 address", gateway)
-		}
-		if !pfx.Masked().Contains(gw) || gw == addr {
-			return nil, fmt.Errorf("gateway %s is not another address of the node network %s", gw, pfx.Masked())
-		}
+	if gw.IsValid() {
 		eth.Routes = []route{{To: "0.0.0.0/0", Via: gw.String()}}
 	}
 	if len(nameserverAddrs) > 0 {
@@ -82,4 +71,29 @@ func networkConfigFor(n plan.Node, gateway string, prefixLen int, nameserverAddr
 		eth.Nameservers = ns
 	}
 	return yaml.Marshal(networkConfig{Version: 2, Ethernets: map[string]ethernet{Interface: eth}})
+}
+
+// NodeNetwork checks a node's static address, its network's prefix length and
+// its gateway (empty: none), and returns the address as a prefix and the
+// gateway (the zero Addr when there is none).
+func NodeNetwork(address, gateway string, prefixLen int) (netip.Prefix, netip.Addr, error) {
+	addr, err := netip.ParseAddr(address)
+	if err != nil || !addr.Is4() {
+		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("node address %q is not an IPv4 address", address)
+	}
+	if prefixLen < 1 || prefixLen > 30 {
+		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("prefix length %d does not make a node network", prefixLen)
+	}
+	pfx := netip.PrefixFrom(addr, prefixLen)
+	if gateway == "" {
+		return pfx, netip.Addr{}, nil
+	}
+	gw, err := netip.ParseAddr(gateway)
+	if err != nil || !gw.Is4() {
+		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("gateway %q is not an IPv4 address", gateway)
+	}
+	if !pfx.Masked().Contains(gw) || gw == addr {
+		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("gateway %s is not another address of the node network %s", gw, pfx.Masked())
+	}
+	return pfx, gw, nil
 }

@@ -204,12 +204,6 @@ func (r *run) createNodes(ctx context.Context, nodes []plan.Node) error {
 		if err := r.srv.Start(ctx, n.Name); err != nil {
 			return err
 		}
-		r.mu.Lock()
-		if r.fresh == nil {
-			r.fresh = map[string]bool{}
-		}
-		r.fresh[n.Name] = true
-		r.mu.Unlock()
 		// The image's templates wrote /etc/hosts as the node started.
 		return r.pushHosts(ctx, n)
 	})

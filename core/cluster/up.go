@@ -184,15 +184,14 @@ type run struct {
 	changed bool
 
 	// What the actions found, for those after them.
+	// missing are the nodes this run creates; made, they booted with
+	// every file plex gives a node (nodes.go).
 	missing, stopped []plan.Node
-	// fresh are the nodes this run created, which booted with every file
-	// plex gives a node (nodes.go).
-	fresh       map[string]bool
-	cache       *registry.Cache // the plex's image cache (registry.go)
-	facts       nodeFacts
-	cp          plan.Node // the control plane kubeadm runs on
-	initialised bool      // whether cp had been initialised before
-	admin       []byte
+	cache            *registry.Cache // the plex's image cache (registry.go)
+	facts            nodeFacts
+	cp               plan.Node // the control plane kubeadm runs on
+	initialised      bool      // whether cp had been initialised before
+	admin            []byte
 	joinState
 	ctxName string      // the kubeconfig context written
 	doomed  []plan.Node // the instances down deletes
@@ -208,11 +207,15 @@ func newRun(px plan.Plex, srv Incus, log *status.Logger, s *seams, verb string, 
 	}
 }
 
-// isFresh reports whether this run created node name.
+// isFresh reports whether this run created node name: a run creates every
+// node it found missing before the actions that ask.
 func (r *run) isFresh(name string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.fresh[name]
+	for _, n := range r.missing {
+		if n.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *run) markChanged() {

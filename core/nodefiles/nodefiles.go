@@ -14,7 +14,6 @@ package nodefiles
 import (
 	"bytes"
 	"fmt"
-	"net/netip"
 	"regexp"
 	"slices"
 
@@ -150,28 +149,17 @@ func Hosts(hosts []cloudinit.Host) (File, error) {
 // networks plex labs run on may lead nowhere: a node expects one, and
 // unknown destinations then fail at the gateway rather than on the node.
 func NetworkUnit(address, gateway string, prefixLen int) ([]byte, error) {
-	addr, err := netip.ParseAddr(address)
-	if err != nil || !addr.Is4() {
-		return nil, fmt.Errorf("node address %q is not an IPv4 address", address)
+	pfx, gw, err := cloudinit.NodeNetwork(address, gateway, prefixLen)
+	if err != nil {
+		return nil, err
 	}
-	if prefixLen < 1 || prefixLen > 30 {
-		return nil, fmt.Errorf("prefix length %d does not make a node network", prefixLen)
-	}
-	pfx := netip.PrefixFrom(addr, prefixLen)
 	var b bytes.Buffer
 	b.WriteString("# Written by plex before the node's first start.\n")
 	// Nodes are IPv4 only. Without IPv6AcceptRA=no, networkd would wait
 	// ~12 s for a router advertisement on a network that sends none before
 	// it called eth0 configured, and the boot waits on that (wait-online).
 	fmt.Fprintf(&b, "[Match]\nName=%s\n\n[Network]\nDHCP=no\nIPv6AcceptRA=no\nAddress=%s\n", cloudinit.Interface, pfx)
-	if gateway != "" {
-		gw, err := netip.ParseAddr(gateway)
-		if err != nil || !gw.Is4() {
-			return nil, fmt.Errorf("gateway %q is not an IPv4 address", gateway)
-		}
-		if !pfx.Masked().Contains(gw) || gw == addr {
-			return nil, fmt.Errorf("gateway %s is not another address of the node network %s", gw, pfx.Masked())
-		}
+	if gw.IsValid() {
 		fmt.Fprintf(&b, "Gateway=%s\nDNS=%s\n", gw, gw)
 	}
 	return b.Bytes(), nil

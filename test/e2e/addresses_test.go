@@ -22,25 +22,13 @@ const reservedIndices = 9
 // behind would otherwise fail an unrelated test with "IP address already
 // defined on another NIC".
 func TestSpecAddressesDisjoint(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.yaml")
+	cfgs, err := plexSpecs(append(mustGlob(t, "testdata/*.yaml"), "../../examples/omniplex.yaml", "../../examples/labs.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	files = append(files, "../../examples/omniplex.yaml", "../../examples/labs.yaml")
 	owner := map[string]string{} // remote/network/address → plex (file)
 	checked := 0
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(data), "kind: PlexConfig") {
-			continue // a Kubernetes manifest the tests apply
-		}
-		c, err := spec.Load(f)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	for f, c := range cfgs {
 		for i := range c.Plexes {
 			p := &c.Plexes[i]
 			top := reservedIndices
@@ -79,4 +67,34 @@ func TestSpecAddressesDisjoint(t *testing.T) {
 	if !t.Failed() {
 		t.Logf("%d node addresses checked, none shared", checked)
 	}
+}
+
+// plexSpecs loads the PlexConfig files among files, by path; the other
+// YAML files there are Kubernetes manifests the tests apply.
+func plexSpecs(files []string) (map[string]*spec.Config, error) {
+	out := map[string]*spec.Config{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.Contains(string(data), "kind: PlexConfig") {
+			continue
+		}
+		c, err := spec.Load(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out[f] = c
+	}
+	return out, nil
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil || len(m) == 0 {
+		t.Fatalf("glob %s: %v (%d files)", pattern, err, len(m))
+	}
+	return m
 }

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/plex-dev/plex/core/spec"
 )
 
 // TestMain first takes down, on the harness daemon, every plex that a spec
@@ -41,23 +39,16 @@ func sweep() error {
 	if err != nil {
 		return err
 	}
+	cfgs, err := plexSpecs(files)
+	if err != nil {
+		return err
+	}
 	tmp, err := os.MkdirTemp("", "plex-e2e-sweep")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(string(data), "kind: PlexConfig") {
-			continue
-		}
-		c, err := spec.Load(f)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
+	for _, c := range cfgs {
 		for _, p := range c.Plexes {
 			if p.Remote != "" && p.Remote != "local" {
 				continue // other remotes belong to their own harness (hack/incus-cluster.sh)
