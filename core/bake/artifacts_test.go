@@ -1,14 +1,21 @@
 package bake
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/plex-dev/plex/core/internal/digest"
 )
 
 // TestReleaseArtifacts serves a fake release tree: the sums are read for the
@@ -81,12 +88,179 @@ func TestReleaseArtifacts(t *testing.T) {
 
 func TestLocalArtifacts(t *testing.T) {
 	dir := artifactDir(t)
-	arts, err := localArtifacts(dir)
+	arts, err := localArtifacts(dir, kubeBinaries)
 	if err != nil || len(arts) != 3 || arts[0].Path == "" || len(arts[0].SHA256) != 64 {
 		t.Fatalf("%v, %v", arts, err)
 	}
 	os.Remove(dir + "/kubelet")
-	if _, err := localArtifacts(dir); err == nil || !strings.Contains(err.Error(), "kubelet") {
+	if _, err := localArtifacts(dir, kubeBinaries); err == nil || !strings.Contains(err.Error(), "kubelet") {
 		t.Errorf("missing kubelet: %v", err)
+	}
+}
+
+// runtimeRelease serves a fake containerd release tarball and runc binary
+// with their sha256sum lists, as GitHub's release downloads lay them out.
+type runtimeRelease struct {
+	tarball, runc []byte
+	downloads     int
+	corrupt       bool
+}
+
+func newRuntimeRelease(t *testing.T) *runtimeRelease {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, f := range []struct{ name, body string }{
+		{"bin/", ""}, {"bin/containerd", "containerd-bin"}, {"bin/containerd-shim-runc-v2", "shim-bin"}, {"bin/ctr", "ctr-bin"},
+	} {
+		hdr := &tar.Header{Name: f.name, Mode: 0o755, Size: int64(len(f.body)), Typeflag: tar.TypeReg}
+		if strings.HasSuffix(f.name, "/") {
+			hdr.Typeflag = tar.TypeDir
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(f.body))
+	}
+	tw.Close()
+	zw.Close()
+	return &runtimeRelease{tarball: buf.Bytes(), runc: []byte("runc-bin")}
+}
+
+func (r *runtimeRelease) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	switch req.URL.Path {
+	case "/containerd/v2.4.2/containerd-2.4.2-linux-amd64.tar.gz.sha256sum":
+		fmt.Fprintf(w, "%s  containerd-2.4.2-linux-amd64.tar.gz\n", sum(r.tarball))
+	case "/containerd/v2.4.2/containerd-2.4.2-linux-amd64.tar.gz":
+		r.downloads++
+		body := r.tarball
+		if r.corrupt {
+			body = append([]byte{0}, body...)
+		}
+		w.Write(body)
+	case "/runc/v1.5.3/runc.sha256sum":
+		fmt.Fprintf(w, "%s  runc.arm64\n%s *runc.amd64\n%s  libseccomp-2.5.6.tar.gz\n", sum([]byte("other")), sum(r.runc), sum([]byte("src")))
+	case "/runc/v1.5.3/runc.amd64":
+		r.downloads++
+		w.Write(r.runc)
+	default:
+		http.NotFound(w, req)
+	}
+}
+
+// TestRuntimeReleaseArtifacts: containerd and its shim come out of the
+// checked release tarball, runc is the release binary its sum list names;
+// a corrupt download is refused.
+func TestRuntimeReleaseArtifacts(t *testing.T) {
+	rel := newRuntimeRelease(t)
+	srv := httptest.NewServer(rel)
+	defer srv.Close()
+	ctx := context.Background()
+	get := func() []artifact {
+		arts, err := runtimeReleaseArtifacts(ctx, srv.Client(), srv.URL+"/containerd", srv.URL+"/runc", "v2.4.2", "v1.5.3", "amd64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return arts
+	}
+	arts := get()
+	if len(arts) != 3 || rel.downloads != 0 {
+		t.Fatalf("artifacts %+v, %d downloads before fetching", arts, rel.downloads)
+	}
+	cache := t.TempDir()
+	want := map[string]string{"containerd": "containerd-bin", "containerd-shim-runc-v2": "shim-bin", "runc": "runc-bin"}
+	for i := range arts {
+		a := &arts[i]
+		if err := a.fetch(ctx, srv.Client(), cache); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(a.Path)
+		if err != nil || string(got) != want[a.Name] || a.Dest != "/usr/local/bin" {
+			t.Errorf("%s: %q, %v, dest %s", a.Name, got, err, a.Dest)
+		}
+		if sum, _ := digest.FileSHA256(a.Path); sum != a.fileSum {
+			t.Errorf("%s: file sum %s recorded as %s", a.Name, sum, a.fileSum)
+		}
+	}
+	// One tarball download for both of its binaries, and none on a re-run.
+	for _, a := range get() {
+		if err := a.fetch(ctx, srv.Client(), cache); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rel.downloads != 2 {
+		t.Errorf("%d downloads, want 2 (the tarball and runc)", rel.downloads)
+	}
+	// A tarball that does not match its published sum is not used.
+	rel.corrupt = true
+	bad := get()
+	err := bad[0].fetch(ctx, srv.Client(), t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "the download was discarded") || bad[0].Path != "" {
+		t.Errorf("corrupt tarball: %v (path %q)", err, bad[0].Path)
+	}
+	// A version without a release says what to do instead.
+	_, err = runtimeReleaseArtifacts(ctx, srv.Client(), srv.URL+"/containerd", srv.URL+"/runc", "v2.4.9", "v1.5.3", "amd64")
+	if err == nil || !strings.Contains(err.Error(), "--runtime-artifacts") {
+		t.Errorf("missing release: %v", err)
+	}
+	// A sum list without the architecture's binary is an error, not a skip.
+	_, err = publishedSum(ctx, srv.Client(), srv.URL+"/runc/v1.5.3/runc.sha256sum", "runc.riscv64")
+	if err == nil || !strings.Contains(err.Error(), "lists no sha256") {
+		t.Errorf("missing architecture: %v", err)
+	}
+}
+
+func TestExtractMissingMember(t *testing.T) {
+	rel := newRuntimeRelease(t)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.tar.gz")
+	if err := os.WriteFile(p, rel.tarball, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := extract(p, "bin/containerd-stress", filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "no bin/containerd-stress") {
+		t.Errorf("missing member: %v", err)
+	}
+	if _, err := extract(p, "bin", filepath.Join(dir, "x")); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("directory member: %v", err)
+	}
+}
+
+// TestRuntimeOptions: the versions are checked, defaulted and normalised,
+// and every error names the flag to fix.
+func TestRuntimeOptions(t *testing.T) {
+	complete := func(o Options) (Options, error) {
+		o.Type, o.Base = TypeKube, "debian12"
+		return o.complete()
+	}
+	o, err := complete(Options{})
+	if err != nil || o.ContainerdVersion != DefaultContainerdVersion || o.RuncVersion != DefaultRuncVersion || o.distroRuntime() {
+		t.Errorf("defaults: %+v, %v", o, err)
+	}
+	o, err = complete(Options{ContainerdVersion: "2.4.1", RuncVersion: "1.5.2"})
+	if err != nil || o.ContainerdVersion != "v2.4.1" || o.RuncVersion != "v1.5.2" {
+		t.Errorf("without v: %s %s, %v", o.ContainerdVersion, o.RuncVersion, err)
+	}
+	o, err = complete(Options{ContainerdVersion: "distro"})
+	if err != nil || !o.distroRuntime() || kubeSettings(o)["PLEX_RUNTIME"] != "distro" || !strings.HasPrefix(kubeSettings(o)["PLEX_PACKAGES"], "containerd runc ") {
+		t.Errorf("distro: %+v, %v", o, err)
+	}
+	if s := kubeSettings(Options{ContainerdVersion: "v2.4.2", RuncVersion: "v1.5.3"}); strings.Contains(" "+s["PLEX_PACKAGES"]+" ", " containerd ") || s["PLEX_CONTAINERD_VERSION"] != "2.4.2" {
+		t.Errorf("release settings: %v", s)
+	}
+	for _, c := range []struct {
+		o    Options
+		flag string
+	}{
+		{Options{ContainerdVersion: "latest"}, "--containerd-version"},
+		{Options{ContainerdVersion: "v1.7.27"}, "--containerd-version"},
+		{Options{RuncVersion: "1.5"}, "--runc-version"},
+		{Options{ContainerdVersion: "distro", RuncVersion: "v1.5.3"}, "--runc-version"},
+		{Options{ContainerdVersion: "distro", RuntimeArtifacts: t.TempDir()}, "--runtime-artifacts"},
+		{Options{RuntimeArtifacts: "/nonexistent"}, "--runtime-artifacts"},
+	} {
+		if _, err := complete(c.o); err == nil || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("%+v: %v, want an error naming %s", c.o, err, c.flag)
+		}
 	}
 }

@@ -68,6 +68,8 @@ func TestInputsHash(t *testing.T) {
 		"script":        func(in *Inputs) { in.Scripts["kube-provision.sh"] += "\n# edited" },
 		"sandbox image": func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_SANDBOX_IMAGE", "pause:x") },
 		"packages":      func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_PACKAGES", "containerd") },
+		"runtime":       func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_RUNTIME", "distro") },
+		"containerd":    func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_CONTAINERD_VERSION", "2.4.3") },
 	}
 	for name, change := range changes {
 		in := base()
@@ -148,10 +150,11 @@ func TestParseFacts(t *testing.T) {
 	}
 }
 
-// artifactDir writes fake kubeadm, kubelet and kubectl.
+// artifactDir writes fake kubeadm, kubelet and kubectl, containerd, its shim
+// and runc.
 func artifactDir(t *testing.T) string {
 	dir := t.TempDir()
-	for _, b := range kubeBinaries {
+	for _, b := range append(kubeBinaries.names, runtimeBinaries.names...) {
 		if err := os.WriteFile(filepath.Join(dir, b), []byte("#!/bin/sh\necho "+b+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -162,7 +165,7 @@ func artifactDir(t *testing.T) string {
 func TestBakeFlowWithFakeServer(t *testing.T) {
 	ctx := context.Background()
 	f := newFakeServer()
-	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t)}
+	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t), RuntimeArtifacts: artifactDir(t)}
 	res, err := Bake(ctx, f, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +176,7 @@ func TestBakeFlowWithFakeServer(t *testing.T) {
 	p := f.images[res.Fingerprint]
 	for k, want := range map[string]string{
 		incus.PropType: "kube", incus.PropBase: "debian12", incus.PropInputs: res.Inputs,
-		incus.PropKubernetesVersion: "v1.34.4", incus.PropContainerdVersion: "1.6.20~ds1-1+b1",
+		incus.PropKubernetesVersion: "v1.34.4", incus.PropContainerdVersion: "2.4.2", incus.PropRuncVersion: "1.5.3",
 		incus.PropRestrictOOMScoreAdj: "true", "os": "Debian", "release": "bookworm",
 	} {
 		if p[k] != want {
@@ -182,6 +185,14 @@ func TestBakeFlowWithFakeServer(t *testing.T) {
 	}
 	if len(f.instances) != 0 {
 		t.Errorf("instances left: %v", f.instances)
+	}
+	for _, want := range []string{"push /usr/bin/kubelet", "push /usr/local/bin/containerd", "push /usr/local/bin/containerd-shim-runc-v2", "push /usr/local/bin/runc"} {
+		if !contains(f.calls, want) {
+			t.Errorf("no %q: %v", want, f.calls)
+		}
+	}
+	if !strings.Contains(p["description"], "containerd 2.4.2, runc 1.5.3") {
+		t.Errorf("description %q does not name the runtime", p["description"])
 	}
 	if !contains(f.calls, "publish plexbake-debian12-kube zstd") {
 		t.Errorf("not published with compression none: %v", f.calls)
@@ -222,7 +233,7 @@ func TestBakeLock(t *testing.T) {
 	f.instances["plexbake-debian12-kube"] = map[string]string{
 		incus.LabelBake: "debian12_kube", incus.LabelBakeStarted: time.Now().Add(-time.Minute).UTC().Format(time.RFC3339),
 	}
-	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t)}
+	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t), RuntimeArtifacts: artifactDir(t)}
 	_, err := Bake(context.Background(), f, opts)
 	if err == nil || !strings.Contains(err.Error(), "another bake of debian12_kube is running in instance plexbake-debian12-kube") ||
 		!strings.Contains(err.Error(), "incus delete --force plexbake-debian12-kube") || !strings.Contains(err.Error(), "--wait") {

@@ -33,7 +33,7 @@ func withNeighbours(f *fakeServer) {
 func failingBake(t *testing.T, f *fakeServer, step string, retain bool) (string, error) {
 	t.Helper()
 	var log bytes.Buffer
-	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t), Retain: retain, Log: status.New(&log)}
+	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t), RuntimeArtifacts: artifactDir(t), Retain: retain, Log: status.New(&log)}
 	if step == "provision" {
 		f.exec = func(cmd []string) (string, int) {
 			if strings.HasSuffix(cmd[len(cmd)-1], "kube-provision.sh") {
@@ -143,7 +143,7 @@ func TestBakeRetain(t *testing.T) {
 // makes the image with the same inputs meanwhile: the waiting bake then
 // removes its fresh instance and ends as a cache hit without provisioning.
 func TestBakeWaitFindsImageMade(t *testing.T) {
-	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t)}
+	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t), RuntimeArtifacts: artifactDir(t)}
 	first, err := Bake(context.Background(), newFakeServer(), opts)
 	if err != nil {
 		t.Fatal(err)

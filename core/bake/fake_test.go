@@ -36,7 +36,7 @@ func newFakeServer() *fakeServer {
 	}
 	f.exec = func(cmd []string) (string, int) {
 		if strings.HasSuffix(cmd[len(cmd)-1], "kube-provision.sh") {
-			return "plex-fact containerd-version=1.6.20~ds1-1+b1\nplex-fact restrict-oom-score-adj=true\n", 0
+			return "plex-fact containerd-version=2.4.2\nplex-fact runc-version=1.5.3\nplex-fact restrict-oom-score-adj=true\n", 0
 		}
 		return "ok\n", 0
 	}

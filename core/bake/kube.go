@@ -11,25 +11,43 @@ import (
 	"github.com/plex-dev/plex/core/internal/digest"
 )
 
-// The kube node type: containerd, runc and the CNI plugins from the base's
-// packages, and kubeadm, kubelet and kubectl of the chosen version.
+// The kube node type: containerd 2.x, its runc shim and runc from their
+// upstream releases (or the base's containerd and runc packages), the CNI
+// plugins from the base's packages, and kubeadm, kubelet and kubectl of the
+// chosen version.
 
-// kubeSettings are the containerd/CNI/package choices of a kube image. They
+// kubePackages are installed from the base's mirror for every kube image.
+var kubePackages = []string{
+	"containernetworking-plugins",
+	"conntrack", "iptables", "ethtool", "socat", "ebtables", "kmod",
+	"ca-certificates", "procps", "iproute2", "util-linux", "mount",
+	"dbus", "systemd-resolved",
+	// keepalived holds the API VIP of a three-control-plane plex; it
+	// stays off unless plex writes its config.
+	"keepalived",
+}
+
+// kubeSettings are the runtime/CNI/package choices of a kube image. They
 // are handed to kube-provision.sh and hashed into the inputs.
-var kubeSettings = map[string]string{
-	"PLEX_PACKAGES": strings.Join([]string{
-		"containerd", "runc", "containernetworking-plugins",
-		"conntrack", "iptables", "ethtool", "socat", "ebtables", "kmod",
-		"ca-certificates", "procps", "iproute2", "util-linux", "mount",
-		"dbus", "systemd-resolved",
-		// keepalived holds the API VIP of a three-control-plane plex; it
-		// stays off unless plex writes its config.
-		"keepalived",
-	}, " "),
-	"PLEX_SANDBOX_IMAGE":          "registry.k8s.io/pause:3.10.1",
-	"PLEX_CONTAINERD_CONFIG_PATH": "/etc/containerd/certs.d",
-	"PLEX_CNI_BIN_DIR":            "/usr/lib/cni",
-	"PLEX_CGROUP_DRIVER":          "cgroupfs",
+func kubeSettings(o Options) map[string]string {
+	s := map[string]string{
+		"PLEX_SANDBOX_IMAGE":          "registry.k8s.io/pause:3.10.1",
+		"PLEX_CONTAINERD_CONFIG_PATH": "/etc/containerd/certs.d",
+		"PLEX_CNI_BIN_DIR":            "/usr/lib/cni",
+		"PLEX_CGROUP_DRIVER":          "cgroupfs",
+	}
+	if o.distroRuntime() {
+		s["PLEX_RUNTIME"] = "distro"
+		s["PLEX_PACKAGES"] = strings.Join(append([]string{"containerd", "runc"}, kubePackages...), " ")
+		return s
+	}
+	s["PLEX_RUNTIME"] = "release"
+	s["PLEX_CONTAINERD_VERSION"] = strings.TrimPrefix(o.ContainerdVersion, "v")
+	s["PLEX_RUNC_VERSION"] = strings.TrimPrefix(o.RuncVersion, "v")
+	// runc links libseccomp (every Debian base has it; named so that a
+	// slimmer base gets it too).
+	s["PLEX_PACKAGES"] = strings.Join(append([]string{"libseccomp2"}, kubePackages...), " ")
+	return s
 }
 
 func kubeType() nodeType {
@@ -47,8 +65,16 @@ func (b *baker) kubeActions() []action.Action {
 	if b.o.KubeArtifacts != "" {
 		from = b.o.KubeArtifacts
 	}
+	what := fmt.Sprintf("kubeadm, kubelet, kubectl %s from %s", b.o.KubernetesVersion, from)
+	if !b.o.distroRuntime() {
+		from = "the upstream release downloads"
+		if b.o.RuntimeArtifacts != "" {
+			from = b.o.RuntimeArtifacts
+		}
+		what += fmt.Sprintf("; containerd %s, runc %s from %s", b.o.ContainerdVersion, b.o.RuncVersion, from)
+	}
 	return []action.Action{
-		b.step("binaries", fmt.Sprintf("install kubeadm, kubelet, kubectl %s from %s", b.o.KubernetesVersion, from), b.installBinaries),
+		b.step("binaries", "install "+what, b.installBinaries),
 		b.step("provision", "install packages, configure containerd, sysctls and kubelet", b.kubeProvision),
 		b.step("verify", "verify kubeadm, kubelet and containerd in "+b.instance, b.kubeVerify),
 	}
@@ -67,14 +93,15 @@ func (b *baker) installBinaries(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reading %s: %w", a.Path, err)
 		}
-		// The sum was taken when the inputs were hashed; a file changed since
-		// would make an image that does not match its inputs.
+		// The sum was taken when the inputs were hashed (or the file was
+		// taken out of a checked tarball); a file changed since would make
+		// an image that does not match its inputs.
 		sum, err := digest.FileSHA256(a.Path)
-		if err == nil && sum != a.SHA256 {
-			err = fmt.Errorf("%s changed during the bake (sha256 %s, was %s)", a.Path, short(sum), short(a.SHA256))
+		if err == nil && sum != a.fileSum {
+			err = fmt.Errorf("%s changed during the bake (sha256 %s, was %s)", a.Path, short(sum), short(a.fileSum))
 		}
 		if err == nil {
-			err = b.srv.PushReader(ctx, b.instance, "/usr/bin/"+a.Name, f, 0o755)
+			err = b.srv.PushReader(ctx, b.instance, a.Dest+"/"+a.Name, f, 0o755)
 		}
 		f.Close()
 		if err != nil {
@@ -88,27 +115,35 @@ func (b *baker) kubeProvision(ctx context.Context) error {
 	if err := b.runProvision(ctx, "kube-provision.sh", "containerd-version", "containerd version"); err != nil {
 		return err
 	}
-	b.log.Infof("   containerd %s, restrict_oom_score_adj=%s", b.facts["containerd-version"], b.facts["restrict-oom-score-adj"])
+	if b.facts["runc-version"] == "" {
+		return fmt.Errorf("kube-provision.sh reported no runc version")
+	}
+	b.log.Infof("   containerd %s, runc %s, restrict_oom_score_adj=%s", b.facts["containerd-version"], b.facts["runc-version"], b.facts["restrict-oom-score-adj"])
 	return nil
 }
 
 func (b *baker) kubeVerify(ctx context.Context) error {
-	return b.runCheck(ctx, "kube-verify.sh", map[string]string{
-		"PLEX_KUBE_VERSION":           b.o.KubernetesVersion,
-		"PLEX_CONTAINERD_CONFIG_PATH": kubeSettings["PLEX_CONTAINERD_CONFIG_PATH"],
-	})
+	set := kubeSettings(b.o)
+	env := map[string]string{"PLEX_KUBE_VERSION": b.o.KubernetesVersion}
+	for _, k := range []string{"PLEX_CONTAINERD_CONFIG_PATH", "PLEX_SANDBOX_IMAGE", "PLEX_RUNTIME", "PLEX_CONTAINERD_VERSION", "PLEX_RUNC_VERSION"} {
+		if v, ok := set[k]; ok {
+			env[k] = v
+		}
+	}
+	return b.runCheck(ctx, "kube-verify.sh", env)
 }
 
 func (b *baker) kubeProperties() map[string]string {
 	p := map[string]string{
 		incus.PropKubernetesVersion: b.o.KubernetesVersion,
 		incus.PropContainerdVersion: b.facts["containerd-version"],
+		incus.PropRuncVersion:       b.facts["runc-version"],
 	}
 	if b.facts["restrict-oom-score-adj"] == "true" {
 		p[incus.PropRestrictOOMScoreAdj] = "true"
 	}
 	bp := b.base.Properties
-	p["description"] = description("plex %s node: %s %s, Kubernetes %s, containerd %s (inputs %s)",
-		b.o.Type, bp["os"], bp["release"], b.o.KubernetesVersion, b.facts["containerd-version"], short(b.hash))
+	p["description"] = description("plex %s node: %s %s, Kubernetes %s, containerd %s, runc %s (inputs %s)",
+		b.o.Type, bp["os"], bp["release"], b.o.KubernetesVersion, b.facts["containerd-version"], b.facts["runc-version"], short(b.hash))
 	return p
 }

@@ -9,7 +9,7 @@ type nodeType struct {
 	// the bake runs them. Their text and settings (handed to the
 	// provisioning script) go into the inputs.
 	scripts  []string
-	settings map[string]string
+	settings func(o Options) map[string]string
 	// kubernetes types carry kubeadm, kubelet and kubectl, whose version
 	// and sums go into the inputs.
 	kubernetes bool

@@ -34,6 +34,22 @@ type Options struct {
 	KubeArtifacts string
 	// ReleaseURL overrides DefaultReleaseURL.
 	ReleaseURL string
+	// ContainerdVersion is the containerd 2.x release a kube image runs
+	// (default DefaultContainerdVersion), or ContainerdDistro for the base's
+	// own containerd and runc packages.
+	ContainerdVersion string
+	// RuncVersion is the runc release beside it; default DefaultRuncVersion.
+	// With ContainerdDistro it must be empty or ContainerdDistro.
+	RuncVersion string
+	// RuntimeArtifacts is a directory with containerd,
+	// containerd-shim-runc-v2 and runc of those versions (air-gapped use).
+	// Empty means downloading the upstream release files from
+	// ContainerdReleaseURL and RuncReleaseURL, checked against their
+	// published sha256.
+	RuntimeArtifacts string
+	// ContainerdReleaseURL and RuncReleaseURL override
+	// DefaultContainerdReleaseURL and DefaultRuncReleaseURL.
+	ContainerdReleaseURL, RuncReleaseURL string
 	// DownloadCache keeps downloaded release binaries; default
 	// <user cache dir>/plex/kubernetes.
 	DownloadCache string
@@ -73,6 +89,14 @@ type Options struct {
 	// fail.
 	afterStep func(ctx context.Context, step, instance string) error
 }
+
+// The container runtime of a kube image: containerd and runc releases, or
+// the base's packages (containerd 1.6.20 and runc 1.1.5 on Debian 12).
+const (
+	DefaultContainerdVersion = "v2.4.2"
+	DefaultRuncVersion       = "v1.5.3"
+	ContainerdDistro         = "distro"
+)
 
 // DefaultCompression is the published image's compression when none is
 // given (see Options.Compression).
@@ -123,6 +147,7 @@ func (o Options) complete() (Options, error) {
 	if o.ReleaseURL == "" {
 		o.ReleaseURL = DefaultReleaseURL
 	}
+	errs = append(errs, o.completeRuntime()...)
 	if o.HTTPClient == nil {
 		o.HTTPClient = http.DefaultClient
 	}
@@ -157,3 +182,57 @@ func (o Options) complete() (Options, error) {
 	}
 	return o, errors.Join(errs...)
 }
+
+var releaseVersionRE = regexp.MustCompile(`^v?([0-9]+)\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
+
+// completeRuntime checks and defaults the container runtime's options; the
+// errors name the flags, since the versions are typed by hand.
+func (o *Options) completeRuntime() []error {
+	var errs []error
+	if o.ContainerdVersion == "" {
+		o.ContainerdVersion = DefaultContainerdVersion
+	}
+	if o.ContainerdVersion == ContainerdDistro {
+		if o.RuncVersion != "" && o.RuncVersion != ContainerdDistro {
+			errs = append(errs, fmt.Errorf("--runc-version %q: with --containerd-version %s, runc is the base's package too; leave --runc-version out", o.RuncVersion, ContainerdDistro))
+		}
+		if o.RuntimeArtifacts != "" {
+			errs = append(errs, fmt.Errorf("--runtime-artifacts %q: with --containerd-version %s, containerd and runc are the base's packages; leave --runtime-artifacts out", o.RuntimeArtifacts, ContainerdDistro))
+		}
+		o.RuncVersion = ContainerdDistro
+		return errs
+	}
+	if m := releaseVersionRE.FindStringSubmatch(o.ContainerdVersion); m == nil {
+		errs = append(errs, fmt.Errorf("--containerd-version %q is not a release version like %s (or %q for the base's package)", o.ContainerdVersion, DefaultContainerdVersion, ContainerdDistro))
+	} else if m[1] != "2" {
+		errs = append(errs, fmt.Errorf("--containerd-version %q: plex configures containerd 2.x (config schema version 3); give a 2.x release like %s, or %q for the base's package", o.ContainerdVersion, DefaultContainerdVersion, ContainerdDistro))
+	} else {
+		o.ContainerdVersion = "v" + strings.TrimPrefix(o.ContainerdVersion, "v")
+	}
+	if o.RuncVersion == "" {
+		o.RuncVersion = DefaultRuncVersion
+	}
+	if !releaseVersionRE.MatchString(o.RuncVersion) {
+		errs = append(errs, fmt.Errorf("--runc-version %q is not a release version like %s", o.RuncVersion, DefaultRuncVersion))
+	} else {
+		o.RuncVersion = "v" + strings.TrimPrefix(o.RuncVersion, "v")
+	}
+	if o.RuntimeArtifacts != "" {
+		if abs, err := filepath.Abs(o.RuntimeArtifacts); err == nil {
+			o.RuntimeArtifacts = abs
+		}
+		if st, err := os.Stat(o.RuntimeArtifacts); err != nil || !st.IsDir() {
+			errs = append(errs, fmt.Errorf("--runtime-artifacts %q is not a directory; give one with containerd, containerd-shim-runc-v2 and runc (hack/runtime-artifacts.sh builds them)", o.RuntimeArtifacts))
+		}
+	}
+	if o.ContainerdReleaseURL == "" {
+		o.ContainerdReleaseURL = DefaultContainerdReleaseURL
+	}
+	if o.RuncReleaseURL == "" {
+		o.RuncReleaseURL = DefaultRuncReleaseURL
+	}
+	return errs
+}
+
+// distroRuntime is true when a kube image gets the base's containerd.
+func (o Options) distroRuntime() bool { return o.ContainerdVersion == ContainerdDistro }

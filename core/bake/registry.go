@@ -17,8 +17,8 @@ const PropDistributionVersion = incus.LabelPrefix + "distribution-version"
 
 // registrySettings are handed to registry-provision.sh and hashed into the
 // inputs.
-var registrySettings = map[string]string{
-	"PLEX_PACKAGES": "docker-registry ca-certificates",
+func registrySettings(Options) map[string]string {
+	return map[string]string{"PLEX_PACKAGES": "docker-registry ca-certificates"}
 }
 
 func registryType() nodeType {

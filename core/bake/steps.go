@@ -37,18 +37,11 @@ func (b *baker) resolveBase(ctx context.Context) error {
 
 func (b *baker) computeInputs(ctx context.Context) error {
 	if b.typ.kubernetes {
-		var err error
-		if b.o.KubeArtifacts != "" {
-			b.artifacts, err = localArtifacts(b.o.KubeArtifacts)
-		} else {
-			var arch string
-			if arch, err = b.srv.Architecture(ctx); err == nil {
-				b.artifacts, err = releaseArtifacts(ctx, b.o.HTTPClient, b.o.ReleaseURL, b.o.KubernetesVersion, arch)
-			}
-		}
+		arts, err := b.kubeArtifacts(ctx)
 		if err != nil {
 			return err
 		}
+		b.artifacts = arts
 	}
 	b.inputs = inputsFor(b.o, b.base.Fingerprint, b.artifacts)
 	b.hash = b.inputs.Hash()
@@ -56,12 +49,42 @@ func (b *baker) computeInputs(ctx context.Context) error {
 	return nil
 }
 
+// kubeArtifacts finds the binaries of a kube image, with their sums: the
+// Kubernetes binaries and, unless the base's packages are used, containerd,
+// its shim and runc. Release downloads wait until the binaries step.
+func (b *baker) kubeArtifacts(ctx context.Context) ([]artifact, error) {
+	var arch string
+	if b.o.KubeArtifacts == "" || (b.o.RuntimeArtifacts == "" && !b.o.distroRuntime()) {
+		var err error
+		if arch, err = b.srv.Architecture(ctx); err != nil {
+			return nil, err
+		}
+	}
+	var out []artifact
+	var err error
+	if b.o.KubeArtifacts != "" {
+		out, err = localArtifacts(b.o.KubeArtifacts, kubeBinaries)
+	} else {
+		out, err = releaseArtifacts(ctx, b.o.HTTPClient, b.o.ReleaseURL, b.o.KubernetesVersion, arch)
+	}
+	if err != nil || b.o.distroRuntime() {
+		return out, err
+	}
+	var rt []artifact
+	if b.o.RuntimeArtifacts != "" {
+		rt, err = localArtifacts(b.o.RuntimeArtifacts, runtimeBinaries)
+	} else {
+		rt, err = runtimeReleaseArtifacts(ctx, b.o.HTTPClient, b.o.ContainerdReleaseURL, b.o.RuncReleaseURL, b.o.ContainerdVersion, b.o.RuncVersion, arch)
+	}
+	return append(out, rt...), err
+}
+
 // inputsFor gathers a bake's inputs.
 func inputsFor(o Options, baseFingerprint string, arts []artifact) Inputs {
 	t := typeOf(o.Type)
 	in := Inputs{
 		Format: FormatVersion, Type: o.Type, VM: o.VM, BaseFingerprint: baseFingerprint,
-		Scripts: map[string]string{}, Settings: t.settings,
+		Scripts: map[string]string{}, Settings: t.settings(o),
 	}
 	if t.kubernetes {
 		in.KubernetesVersion = o.KubernetesVersion
@@ -121,7 +144,7 @@ func (b *baker) pushScripts(ctx context.Context) error {
 // in words) must be among them, as proof the script got to the end.
 func (b *baker) runProvision(ctx context.Context, script, fact, what string) error {
 	env := map[string]string{}
-	for k, v := range b.typ.settings {
+	for k, v := range b.typ.settings(b.o) {
 		env[k] = v
 	}
 	if b.o.AptProxy != "" {

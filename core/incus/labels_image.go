@@ -22,8 +22,11 @@ const (
 	PropInputs = LabelPrefix + "inputs"
 	// PropKubernetesVersion is the version of kubeadm, kubelet and kubectl.
 	PropKubernetesVersion = LabelPrefix + "kubernetes-version"
-	// PropContainerdVersion is the containerd package version.
+	// PropContainerdVersion is the containerd version (2.4.2 for a release,
+	// the package version for the base's containerd).
 	PropContainerdVersion = LabelPrefix + "containerd-version"
+	// PropRuncVersion is the runc version, the same way.
+	PropRuncVersion = LabelPrefix + "runc-version"
 	// PropRestrictOOMScoreAdj is "true" when the bake found that processes in
 	// the instance cannot lower their oom_score_adj, and so configured
 	// containerd with restrict_oom_score_adj; kube-proxy then needs

@@ -1,11 +1,17 @@
 #!/bin/sh
 # Provisions a `kube` node image in the transient bake instance, after the
-# Kubernetes binaries were pushed into /usr/bin: distribution packages from
-# the base's own mirror, containerd configured for kubelet in a system
-# container, the sysctls, and kubelet's systemd units.
+# Kubernetes binaries were pushed into /usr/bin and (PLEX_RUNTIME=release)
+# containerd, its runc shim and runc into /usr/local/bin: distribution
+# packages from the base's own mirror, containerd configured for kubelet in a
+# system container, the sysctls, and kubelet's systemd units.
 #
 # Env (set by core/bake; every value is part of the image's inputs hash):
 #   PLEX_PACKAGES                 packages to install, space-separated
+#   PLEX_RUNTIME                  release: containerd 2.x and runc were pushed
+#                                 in, plex writes their unit and a version 3
+#                                 config; distro: the base's containerd and
+#                                 runc packages (in PLEX_PACKAGES), their
+#                                 default config edited
 #   PLEX_SANDBOX_IMAGE            containerd's pause image
 #   PLEX_CONTAINERD_CONFIG_PATH   containerd's registry config_path (certs.d)
 #   PLEX_CNI_BIN_DIR              where the base's CNI plugins are
@@ -15,7 +21,7 @@
 # Prints "plex-fact KEY=VALUE" lines that the bake records on the image.
 set -eu
 
-: "${PLEX_PACKAGES:?}" "${PLEX_SANDBOX_IMAGE:?}" "${PLEX_CONTAINERD_CONFIG_PATH:?}" "${PLEX_CNI_BIN_DIR:?}" "${PLEX_CGROUP_DRIVER:?}"
+: "${PLEX_PACKAGES:?}" "${PLEX_RUNTIME:?}" "${PLEX_SANDBOX_IMAGE:?}" "${PLEX_CONTAINERD_CONFIG_PATH:?}" "${PLEX_CNI_BIN_DIR:?}" "${PLEX_CGROUP_DRIVER:?}"
 export DEBIAN_FRONTEND=noninteractive
 
 fact() { echo "plex-fact $1=$2"; }
@@ -123,36 +129,128 @@ if ! sh -c 'echo -998 >/proc/self/oom_score_adj; [ "$(cat /proc/self/oom_score_a
   restrict=true
 fi
 
-step "containerd config (restrict_oom_score_adj=$restrict)"
-mkdir -p /etc/containerd "$PLEX_CONTAINERD_CONFIG_PATH"
-containerd config default >/etc/containerd/config.toml.plex
-# set_key KEY VALUE sets every "KEY = …" line; fails if there is none, so a
-# containerd whose default config changed shape stops the bake instead of
-# baking a half-configured image.
-set_key() {
-  grep -Eq "^[[:space:]]*$1 = " /etc/containerd/config.toml.plex || {
-    echo "containerd's default config has no '$1' setting; cannot configure it"
-    exit 1
-  }
-  sed -i -E "s|^([[:space:]]*$1) = .*|\1 = $2|" /etc/containerd/config.toml.plex
-}
-# The cgroup driver must match kubelet's (plex's KubeletConfiguration uses
-# cgroupfs).
 case $PLEX_CGROUP_DRIVER in
-cgroupfs) set_key SystemdCgroup false ;;
-systemd) set_key SystemdCgroup true ;;
+cgroupfs) systemd_cgroup=false ;;
+systemd) systemd_cgroup=true ;;
 *)
   echo "unknown cgroup driver '$PLEX_CGROUP_DRIVER' (cgroupfs or systemd)"
   exit 1
   ;;
 esac
-set_key config_path "\"$PLEX_CONTAINERD_CONFIG_PATH\""
-# Privileged system containers run unconfined; AppArmor profiles cannot load.
-set_key disable_apparmor true
-set_key restrict_oom_score_adj "$restrict"
-set_key sandbox_image "\"$PLEX_SANDBOX_IMAGE\""
-mv /etc/containerd/config.toml.plex /etc/containerd/config.toml
-chmod 644 /etc/containerd/config.toml
+
+mkdir -p /etc/containerd "$PLEX_CONTAINERD_CONFIG_PATH"
+case $PLEX_RUNTIME in
+release)
+  # containerd 2.x: plex's own config in the version 3 schema, and plex's
+  # own unit. Everything not set here keeps containerd's default.
+  step "containerd config, version 3 (restrict_oom_score_adj=$restrict)"
+  for b in containerd containerd-shim-runc-v2 runc; do
+    [ -x "/usr/local/bin/$b" ] || {
+      echo "/usr/local/bin/$b is missing: the bake pushes it before this script runs"
+      exit 1
+    }
+  done
+  cat >/etc/containerd/config.toml.plex <<CONF
+# Written by incus plexbake: containerd's configuration for a plex node.
+# Settings not named here keep containerd's defaults (containerd config dump
+# shows them all).
+version = 3
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = 'overlayfs'
+
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = '$PLEX_SANDBOX_IMAGE'
+
+  # Registry mirrors: one hosts.toml per registry, which plex writes on
+  # each node.
+  [plugins.'io.containerd.cri.v1.images'.registry]
+    config_path = '$PLEX_CONTAINERD_CONFIG_PATH'
+
+[plugins.'io.containerd.cri.v1.runtime']
+  # Privileged system containers run unconfined; AppArmor profiles cannot
+  # load.
+  disable_apparmor = true
+  # Detected by the bake; plex turns it on at node start on a host that
+  # needs it.
+  restrict_oom_score_adj = $restrict
+
+  [plugins.'io.containerd.cri.v1.runtime'.containerd]
+    default_runtime_name = 'runc'
+
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+      runtime_type = 'io.containerd.runc.v2'
+      sandboxer = 'podsandbox'
+
+      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+        # Must match kubelet's cgroupDriver ($PLEX_CGROUP_DRIVER).
+        SystemdCgroup = $systemd_cgroup
+
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ['/opt/cni/bin']
+    conf_dir = '/etc/cni/net.d'
+CONF
+  mv /etc/containerd/config.toml.plex /etc/containerd/config.toml
+  chmod 644 /etc/containerd/config.toml
+
+  step "containerd unit"
+  cat >/usr/lib/systemd/system/containerd.service <<'CONF'
+# Written by incus plexbake for containerd in /usr/local/bin.
+[Unit]
+Description=containerd container runtime
+Documentation=https://containerd.io
+After=network.target local-fs.target dbus.service
+
+[Service]
+ExecStart=/usr/local/bin/containerd
+Type=notify
+# The shims and the containers they start live in containerd's cgroup and
+# must survive a containerd restart.
+Delegate=yes
+KillMode=process
+Restart=always
+RestartSec=5
+# Containers inherit these; kernel and cgroup settings bound them instead.
+LimitNPROC=infinity
+LimitCORE=infinity
+LimitNOFILE=1048576
+TasksMax=infinity
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+CONF
+  ;;
+distro)
+  # The base's containerd package (1.6 on Debian 12): its default config
+  # (schema version 2) with plex's settings edited in.
+  step "containerd config from the package's default (restrict_oom_score_adj=$restrict)"
+  containerd config default >/etc/containerd/config.toml.plex
+  # set_key KEY VALUE sets every "KEY = …" line; fails if there is none, so
+  # a containerd whose default config changed shape stops the bake instead
+  # of baking a half-configured image.
+  set_key() {
+    grep -Eq "^[[:space:]]*$1 = " /etc/containerd/config.toml.plex || {
+      echo "containerd's default config has no '$1' setting; cannot configure it"
+      exit 1
+    }
+    sed -i -E "s|^([[:space:]]*$1) = .*|\1 = $2|" /etc/containerd/config.toml.plex
+  }
+  # The cgroup driver must match kubelet's.
+  set_key SystemdCgroup "$systemd_cgroup"
+  set_key config_path "\"$PLEX_CONTAINERD_CONFIG_PATH\""
+  # Privileged system containers run unconfined; AppArmor profiles cannot load.
+  set_key disable_apparmor true
+  set_key restrict_oom_score_adj "$restrict"
+  set_key sandbox_image "\"$PLEX_SANDBOX_IMAGE\""
+  mv /etc/containerd/config.toml.plex /etc/containerd/config.toml
+  chmod 644 /etc/containerd/config.toml
+  ;;
+*)
+  echo "unknown PLEX_RUNTIME '$PLEX_RUNTIME' (release or distro)"
+  exit 1
+  ;;
+esac
 
 # --- kernel settings ----------------------------------------------------------------
 step "sysctls"
@@ -227,14 +325,26 @@ systemctl enable -q containerd kubelet
 systemctl restart containerd
 
 # --- facts ----------------------------------------------------------------------------
-containerd_version=$(dpkg-query -W -f='${Version}' containerd)
+# The versions the binaries report ("containerd <pkg> v2.4.2 <rev>",
+# "runc version 1.5.3"); the distro's are the packages' (1.6.20~ds1-1+b1).
+if [ "$PLEX_RUNTIME" = distro ]; then
+  containerd_version=$(dpkg-query -W -f='${Version}' containerd)
+  runc_version=$(dpkg-query -W -f='${Version}' runc)
+else
+  containerd_version=$(containerd --version | awk '{print $3}')
+  containerd_version=${containerd_version#v}
+  runc_version=$(runc --version | awk 'NR == 1 {print $3}')
+fi
 mkdir -p /etc/plex
 cat >/etc/plex/node-image.env <<CONF
 # Written by incus plexbake: what this node image holds.
 PLEX_IMAGE_TYPE=kube
 PLEX_KUBERNETES_VERSION=$(kubeadm version -o short)
+PLEX_CONTAINER_RUNTIME=$PLEX_RUNTIME
 PLEX_CONTAINERD_VERSION=$containerd_version
+PLEX_RUNC_VERSION=$runc_version
 PLEX_RESTRICT_OOM_SCORE_ADJ=$restrict
 CONF
 fact containerd-version "$containerd_version"
+fact runc-version "$runc_version"
 fact restrict-oom-score-adj "$restrict"
