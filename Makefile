@@ -6,6 +6,11 @@ export PLEX_CACHE
 
 KUBE_VERSION ?= v1.34.4
 KUBE_ARTIFACTS ?= $(PLEX_CACHE)/k8s/$(KUBE_VERSION)/bin
+# containerd and runc of the kube node image (core/bake's defaults).
+CONTAINERD_VERSION ?= v2.4.2
+RUNC_VERSION ?= v1.5.3
+RUNTIME_ARTIFACTS ?= $(PLEX_CACHE)/runtime/$(CONTAINERD_VERSION)-$(RUNC_VERSION)/bin
+export PLEX_RUNTIME_ARTIFACTS := $(RUNTIME_ARTIFACTS)
 # The harness bridge's address: the registry and the apt proxy listen there.
 HARNESS_GATEWAY ?= 10.212.0.1
 REGISTRY ?= $(HARNESS_GATEWAY):5000
@@ -19,7 +24,7 @@ GOFLAGS_BUILD := -trimpath -ldflags "$(LDFLAGS)"
 BIN := bin
 PROGRAMS := kubectl-plex incus-plexbake plex-registry
 
-.PHONY: all build unit harness artifacts images bake test integration e2e demo bench lint clean
+.PHONY: all build unit harness artifacts runtime-artifacts images bake test integration e2e demo bench lint clean
 
 all: build
 
@@ -40,6 +45,10 @@ harness:
 artifacts:
 	hack/k8s-artifacts.sh $(KUBE_VERSION)
 
+## runtime-artifacts: containerd and runc for the node image, built from the Go module proxy (cached)
+runtime-artifacts:
+	hack/runtime-artifacts.sh $(CONTAINERD_VERSION) $(RUNC_VERSION)
+
 ## images: the control-plane images and the e2e workload, served on $(REGISTRY)
 images: harness artifacts
 	hack/k8s-images.sh $(KUBE_VERSION)
@@ -51,13 +60,14 @@ images: harness artifacts
 		--extra plex-e2e/cni-install:v1=$(PLEX_CACHE)/e2e/cni-install
 
 ## bake: the debian12_kube node image on the harness incusd (cached by content)
-bake: harness build artifacts
+bake: harness build artifacts runtime-artifacts
 	hack/aptproxy.sh up
 	$(BIN)/incus-plexbake bake kube debian12 --kubernetes-version $(KUBE_VERSION) \
-		--kube-artifacts $(KUBE_ARTIFACTS) --apt-proxy $(APT_PROXY)
+		--kube-artifacts $(KUBE_ARTIFACTS) --containerd-version $(CONTAINERD_VERSION) --runc-version $(RUNC_VERSION) \
+		--runtime-artifacts $(RUNTIME_ARTIFACTS) --apt-proxy $(APT_PROXY)
 
 ## integration: unit + integration tests against the harness incusd
-integration: harness build artifacts
+integration: harness build artifacts runtime-artifacts
 	hack/aptproxy.sh up
 	PLEX_TEST_INCUS=1 go test -p 1 -count=1 -timeout 40m ./...
 

@@ -15,6 +15,10 @@
 #     pool (exclusive bytes: right after it is taken, and a minute after the
 #     plex was restored to it, when the nodes have written over what the
 #     snapshot holds).
+#   - the container runtime: up 1+2 (median) on debian12_kube (containerd
+#     2.x and runc from their releases) beside debian12_kube_distro, baked
+#     with the base's packaged containerd 1.6 and runc. `hack/bench.sh
+#     runtime` runs this comparison alone.
 # Timings are reported, never asserted. Uses the plex "plexbench" at
 # addresses 10.212.0.151+, apart from the demo and the e2e plexes.
 set -euo pipefail
@@ -26,11 +30,16 @@ BAKE=${BAKE:-bin/incus-plexbake}
 KUBE_VERSION=${KUBE_VERSION:-v1.34.4}
 PLEX_CACHE=${PLEX_CACHE:-/var/cache/plex-dev}
 APT_PROXY=${APT_PROXY:-http://10.212.0.1:3142}
+CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
+RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
+RUNTIME_ARTIFACTS=${RUNTIME_ARTIFACTS:-$PLEX_CACHE/runtime/$CONTAINERD_VERSION-$RUNC_VERSION/bin}
+MODE=${1:-all}
+case $MODE in all | runtime) ;; *) echo "usage: hack/bench.sh [all|runtime]" >&2; exit 2 ;; esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"; $BIN down plexbench --kubeconfig "$work/kc" >/dev/null 2>&1 || true' EXIT
 export KUBECONFIG="$work/kc"
 
-spec() { # spec WORKERS
+spec() { # spec WORKERS [IMAGE]
   cat >"$work/bench.yaml" <<YAML
 apiVersion: plex.dev/v1alpha1
 kind: PlexConfig
@@ -45,7 +54,8 @@ plexes:
   registryMirror: http://10.212.0.1:5000
   nodes:
   - base: debian12
-    indices: "1-$((1 + $1))"
+    indices: "1-$((1 + $1))"${2:+
+    image: $2}
 YAML
 }
 
@@ -64,6 +74,42 @@ memory() {
       awk -v n="$n" '{m[$2]+=$1; t+=$1} END {printf "%-14s total %.0f:", n, t/1024; for (k in m) printf " %s %.0f", k, m[k]/1024; print ""}'
   done
 }
+
+# bake [FLAGS...]: the kube image of debian12 (debian12_kube unless --alias).
+bake() {
+  $BAKE bake kube debian12 --kubernetes-version "$KUBE_VERSION" \
+    --kube-artifacts "$PLEX_CACHE/k8s/$KUBE_VERSION/bin" --apt-proxy "$APT_PROXY" "$@" >"$work/bake.log" 2>&1 ||
+    { cat "$work/bake.log"; exit 1; }
+}
+release_runtime=(--containerd-version "$CONTAINERD_VERSION" --runc-version "$RUNC_VERSION" --runtime-artifacts "$RUNTIME_ARTIFACTS")
+
+# runtime_compare: up 1+2 on the image with containerd 2.x beside the one
+# with the base's containerd 1.6.
+runtime_compare() {
+  local image t ut
+  bake "${release_runtime[@]}"
+  bake --containerd-version distro --alias debian12_kube_distro
+  for image in debian12_kube debian12_kube_distro; do
+    spec 2 "$image"
+    ut=()
+    for _ in $(seq "$RUNS"); do
+      $BIN down plexbench >/dev/null
+      t=$(now); $BIN up -f "$work/bench.yaml" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
+      ut+=("$(since "$t")")
+    done
+    result["up 1+2 $image"]=$(printf '%s\n' "${ut[@]}" | median)
+    echo "up 1+2 on $image: ${ut[*]} s ($($BIN status plexbench | awk 'NR == 2 {print $NF}'))"
+    $BIN down plexbench >/dev/null
+  done
+}
+
+if [ "$MODE" = runtime ]; then
+  runtime_compare
+  echo
+  echo "== plex bench: container runtime (median of $RUNS runs, seconds)"
+  for k in "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro"; do printf '%-30s %s\n' "$k" "${result[$k]}"; done
+  exit 0
+fi
 
 last=""
 for workers in $WORKERS; do
@@ -99,15 +145,10 @@ memory "${nodes[@]}" | sed 's/^/  /'
 $BIN down plexbench >/dev/null
 
 # plexbake: an unchanged re-bake (nothing to do), then a cold bake.
-bake() {
-  $BAKE bake kube debian12 --kubernetes-version "$KUBE_VERSION" \
-    --kube-artifacts "$PLEX_CACHE/k8s/$KUBE_VERSION/bin" --apt-proxy "$APT_PROXY" "$@" >"$work/bake.log" 2>&1 ||
-    { cat "$work/bake.log"; exit 1; }
-}
-bake
+bake "${release_runtime[@]}"
 bt=() ct=()
-for _ in $(seq "$RUNS"); do t=$(now); bake; bt+=("$(since "$t")"); done
-for _ in $(seq "${BAKE_RUNS:-$RUNS}"); do t=$(now); bake --force; ct+=("$(since "$t")"); done
+for _ in $(seq "$RUNS"); do t=$(now); bake "${release_runtime[@]}"; bt+=("$(since "$t")"); done
+for _ in $(seq "${BAKE_RUNS:-$RUNS}"); do t=$(now); bake "${release_runtime[@]}" --force; ct+=("$(since "$t")"); done
 result["re-bake unchanged"]=$(printf '%s\n' "${bt[@]}" | median)
 result["cold bake"]=$(printf '%s\n' "${ct[@]}" | median)
 result["image MiB"]=$(incus image list debian12_kube -f csv -c s | sed 's/MiB//' | head -n1)
@@ -153,9 +194,11 @@ result["restore 1+2"]=$(printf '%s\n' "${rt[@]}" | median)
 echo "snapshot 1+2: ${st[*]} s; restore 1+2 to all Ready: ${rt[*]} s"
 $BIN down plexbench >/dev/null
 
+runtime_compare
+
 echo
 echo "== plex bench (median of $RUNS runs, seconds)"
-for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on"; do
+for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on" "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro"; do
   if [ -n "${result[$k]:-}" ]; then printf '%-22s %s\n' "$k" "${result[$k]}"; fi
 done
 if [ "$last" != 1 ] && [ -n "${result["up 1+1"]:-}" ]; then

@@ -37,6 +37,13 @@ func harnessBake(t *testing.T) (*incus.Server, Options) {
 	if _, err := os.Stat(filepath.Join(artifacts, "kubeadm")); err != nil {
 		t.Fatalf("no Kubernetes binaries in %s (%v): build them with hack/k8s-artifacts.sh, or set PLEX_KUBE_ARTIFACTS", artifacts, err)
 	}
+	runtime := os.Getenv("PLEX_RUNTIME_ARTIFACTS")
+	if runtime == "" {
+		runtime = filepath.Join(h.Cache, "runtime", DefaultContainerdVersion+"-"+DefaultRuncVersion, "bin")
+	}
+	if _, err := os.Stat(filepath.Join(runtime, "containerd")); err != nil {
+		t.Fatalf("no containerd and runc in %s (%v): build them with hack/runtime-artifacts.sh, or set PLEX_RUNTIME_ARTIFACTS", runtime, err)
+	}
 	proxy := os.Getenv("PLEX_APT_PROXY")
 	if proxy == "" {
 		proxy = "http://10.212.0.1:3142"
@@ -56,7 +63,7 @@ func harnessBake(t *testing.T) (*incus.Server, Options) {
 	sweepLeftovers(t, srv)
 	return srv, Options{
 		Type: TypeKube, Base: h.Image, KubernetesVersion: version,
-		KubeArtifacts: artifacts, AptProxy: proxy, Log: status.New(testWriter{t}),
+		KubeArtifacts: artifacts, RuntimeArtifacts: runtime, AptProxy: proxy, Log: status.New(testWriter{t}),
 	}
 }
 
@@ -190,8 +197,18 @@ func checkNode(t *testing.T, srv *incus.Server, alias string, props map[string]s
 	if got := run("systemctl", "is-enabled", "kubelet"); got != "enabled" {
 		t.Errorf("kubelet is %q", got)
 	}
-	if dump := run("containerd", "config", "dump"); !strings.Contains(dump, `config_path = "/etc/containerd/certs.d"`) {
-		t.Errorf("containerd config dump has no config_path = \"/etc/containerd/certs.d\"")
+	// containerd 2.x prints TOML strings in single quotes.
+	if dump := run("containerd", "config", "dump"); !strings.Contains(dump, `config_path = '/etc/containerd/certs.d'`) || !strings.Contains(dump, `sandbox = 'registry.k8s.io/pause:3.10.1'`) {
+		t.Errorf("containerd config dump has no config_path = '/etc/containerd/certs.d' or sandbox = 'registry.k8s.io/pause:3.10.1':\n%s", dump)
+	}
+	if got := strings.Fields(run("containerd", "--version") + " - - -"); got[2] != "v"+props[incus.PropContainerdVersion] {
+		t.Errorf("containerd --version = %q, the image says %s", got, props[incus.PropContainerdVersion])
+	}
+	if got := run("sh", "-c", "runc --version | head -n1"); got != "runc version "+props[incus.PropRuncVersion] {
+		t.Errorf("runc --version = %q, the image says %s", got, props[incus.PropRuncVersion])
+	}
+	if got := run("sh", "-c", ". /etc/plex/node-image.env; echo $PLEX_CONTAINERD_VERSION $PLEX_RUNC_VERSION"); got != props[incus.PropContainerdVersion]+" "+props[incus.PropRuncVersion] {
+		t.Errorf("/etc/plex/node-image.env says %q", got)
 	}
 	// Per-instance identity was made fresh, not baked in.
 	if id := run("cat", "/etc/machine-id"); len(id) != 32 {

@@ -20,6 +20,7 @@ type Image struct {
 	Base              string            `json:"base"`
 	KubernetesVersion string            `json:"kubernetesVersion,omitempty"`
 	ContainerdVersion string            `json:"containerdVersion,omitempty"`
+	RuncVersion       string            `json:"runcVersion,omitempty"`
 	Inputs            string            `json:"inputs"`
 	Size              int64             `json:"size"`
 	Created           time.Time         `json:"created"`
@@ -39,7 +40,8 @@ func List(ctx context.Context, srv Lister) ([]Image, error) {
 		out = append(out, Image{
 			Aliases: i.Aliases, Fingerprint: i.Fingerprint, Type: p[incus.PropType], Base: p[incus.PropBase],
 			KubernetesVersion: p[incus.PropKubernetesVersion], ContainerdVersion: p[incus.PropContainerdVersion],
-			Inputs: p[incus.PropInputs], Size: i.Size, Created: i.CreatedAt, Properties: p,
+			RuncVersion: p[incus.PropRuncVersion],
+			Inputs:      p[incus.PropInputs], Size: i.Size, Created: i.CreatedAt, Properties: p,
 		})
 	}
 	return out, nil

@@ -24,7 +24,11 @@ type NodeStatus struct {
 	// Kubernetes is Ready, NotReady, or absent when the node is not
 	// registered; unknown when the API server could not be asked.
 	Kubernetes string `json:"kubernetes"`
-	Version    string `json:"version,omitempty"`
+	// Version is kubelet's version; Runtime is the container runtime
+	// kubelet reports, like containerd://2.4.2 (the Node's
+	// status.nodeInfo).
+	Version string `json:"version,omitempty"`
+	Runtime string `json:"runtime,omitempty"`
 }
 
 // PlexStatus is one plex's status.
@@ -118,7 +122,7 @@ func plexStatus(ctx context.Context, srv Incus, lp *livePlex) PlexStatus {
 		if apiOK {
 			ns.Kubernetes = "absent"
 			if s, ok := k8s[n.Name]; ok {
-				ns.Kubernetes, ns.Version = s[0], s[1]
+				ns.Kubernetes, ns.Version, ns.Runtime = s.state, s.version, s.runtime
 			}
 		}
 		ps.Nodes = append(ps.Nodes, ns)
@@ -140,9 +144,12 @@ func endpointOf(kubeconfig []byte) string {
 	return ""
 }
 
-// kubeNodeStates asks the plex's API server for every node's state and
-// kubelet version, and returns the endpoint it asked.
-func kubeNodeStates(ctx context.Context, srv Incus, lp *livePlex) (map[string][2]string, string, error) {
+// kubeNodeState is what the API server says of a node.
+type kubeNodeState struct{ state, version, runtime string }
+
+// kubeNodeStates asks the plex's API server for every node's state, kubelet
+// version and container runtime, and returns the endpoint it asked.
+func kubeNodeStates(ctx context.Context, srv Incus, lp *livePlex) (map[string]kubeNodeState, string, error) {
 	cp, err := lp.runningControlPlane()
 	if err != nil {
 		return nil, "", err
@@ -160,14 +167,15 @@ func kubeNodeStates(ctx context.Context, srv Incus, lp *livePlex) (map[string][2
 	if err != nil {
 		return nil, endpoint, err
 	}
-	out := map[string][2]string{}
+	out := map[string]kubeNodeState{}
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
 		state := "NotReady"
 		if nodeReady(n) {
 			state = "Ready"
 		}
-		out[n.Name] = [2]string{state, n.Status.NodeInfo.KubeletVersion}
+		info := n.Status.NodeInfo
+		out[n.Name] = kubeNodeState{state, info.KubeletVersion, info.ContainerRuntimeVersion}
 	}
 	return out, endpoint, nil
 }

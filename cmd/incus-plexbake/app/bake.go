@@ -20,15 +20,23 @@ func newBakeCommand(g *globalOptions, out, errOut io.Writer) *cobra.Command {
 alias <base>_<type> (BASE without its remote, lowercased, other characters
 as '-': images:debian/12/cloud gives debian-12-cloud_kube).
 
-Types: kube (containerd, runc, CNI plugins from the base's packages;
-kubeadm, kubelet and kubectl of --kubernetes-version; kubelet enabled), and
-registry (the CNCF distribution registry from the base's packages, for the
-read-through cache of plex-registry; --kubernetes-version does not apply).
+Types: kube (containerd 2.x and runc of --containerd-version and
+--runc-version, with plex's own containerd config (schema version 3) and
+systemd unit; CNI plugins from the base's packages; kubeadm, kubelet and
+kubectl of --kubernetes-version; kubelet enabled), and registry (the CNCF
+distribution registry from the base's packages, for the read-through cache
+of plex-registry; the version flags do not apply).
 
 The Kubernetes binaries come from the upstream release downloads (checked
 against their published sha256), or from --kube-artifacts DIR for air-gapped
-use. Packages come from the base's own mirror, fetched by the transient
-instance; --apt-proxy sends them through an HTTP proxy (apt-cacher-ng).
+use. containerd and runc likewise come from their GitHub release files
+(containerd's tarball and runc's binary, checked against the published
+sha256sum lists), or from --runtime-artifacts DIR (containerd,
+containerd-shim-runc-v2 and runc). --containerd-version distro takes the
+base's own containerd and runc packages instead (1.6 on Debian 12), for
+comparison. Packages come from the base's own mirror, fetched by the
+transient instance; --apt-proxy sends them through an HTTP proxy
+(apt-cacher-ng).
 
 If the alias's image was baked from the same inputs (base image, binaries,
 provisioning scripts, settings), nothing is done; --force bakes again. On
@@ -44,6 +52,13 @@ before baking the alias again.`,
   # air-gapped: binaries from a directory, packages through a proxy
   incus plexbake bake kube debian12 --kube-artifacts /var/cache/plex-dev/k8s/v1.34.4/bin \
       --apt-proxy http://10.212.0.1:3142
+
+  # air-gapped, containerd and runc too (hack/runtime-artifacts.sh builds them)
+  incus plexbake bake kube debian12 --kube-artifacts /var/cache/plex-dev/k8s/v1.34.4/bin \
+      --runtime-artifacts /var/cache/plex-dev/runtime/v2.4.2-v1.5.3/bin --apt-proxy http://10.212.0.1:3142
+
+  # the base's packaged containerd and runc, under another alias
+  incus plexbake bake kube debian12 --containerd-version distro --alias debian12_kube_distro
 
   # the registry cache image debian12_registry, packages through a proxy
   incus plexbake bake registry debian12 --apt-proxy http://10.212.0.1:3142
@@ -83,6 +98,9 @@ before baking the alias again.`,
 	f.StringVar(&o.Alias, "alias", "", "image alias to publish (default <base>_<type>)")
 	f.StringVar(&o.KubernetesVersion, "kubernetes-version", bake.DefaultKubernetesVersion, "version of kubeadm, kubelet and kubectl")
 	f.StringVar(&o.KubeArtifacts, "kube-artifacts", "", "directory with kubeadm, kubelet and kubectl (default: download the upstream release)")
+	f.StringVar(&o.ContainerdVersion, "containerd-version", bake.DefaultContainerdVersion, `containerd 2.x release, or "distro" for the base's containerd and runc packages`)
+	f.StringVar(&o.RuncVersion, "runc-version", bake.DefaultRuncVersion, "runc release (not with --containerd-version distro)")
+	f.StringVar(&o.RuntimeArtifacts, "runtime-artifacts", "", "directory with containerd, containerd-shim-runc-v2 and runc of those versions (default: download the upstream releases)")
 	f.StringVar(&o.AptProxy, "apt-proxy", "", "HTTP proxy for apt in the transient instance, like http://10.212.0.1:3142 (not kept in the image)")
 	f.StringVar(&o.Compression, "compression", bake.DefaultCompression, "image compression: zstd (144 MiB for the kube image), none (479 MiB, a few seconds faster to bake and to launch the first time), gzip, xz")
 	f.BoolVar(&o.Force, "force", false, "bake even if the image is up to date")

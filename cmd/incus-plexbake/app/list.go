@@ -37,14 +37,14 @@ func newListCommand(g *globalOptions, out io.Writer) *cobra.Command {
 				return cli.WriteData(out, format, images)
 			}
 			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ALIAS\tFINGERPRINT\tTYPE\tBASE\tKUBERNETES\tCONTAINERD\tSIZE\tCREATED\tINPUTS")
+			fmt.Fprintln(w, "ALIAS\tFINGERPRINT\tTYPE\tBASE\tKUBERNETES\tCONTAINERD\tRUNC\tSIZE\tCREATED\tINPUTS")
 			for _, i := range images {
 				alias := strings.Join(i.Aliases, ",")
 				if alias == "" {
 					alias = "-"
 				}
-				fmt.Fprintf(w, "%s\t%.12s\t%s\t%s\t%s\t%s\t%s\t%s\t%.12s\n", alias, i.Fingerprint, i.Type, i.Base,
-					dash(i.KubernetesVersion), dash(i.ContainerdVersion), mib(i.Size), i.Created.Local().Format(time.DateTime), i.Inputs)
+				fmt.Fprintf(w, "%s\t%.12s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.12s\n", alias, i.Fingerprint, i.Type, i.Base,
+					dash(i.KubernetesVersion), dash(i.ContainerdVersion), dash(i.RuncVersion), mib(i.Size), i.Created.Local().Format(time.DateTime), i.Inputs)
 			}
 			return w.Flush()
 		},

@@ -48,10 +48,10 @@ file's order, and a plex that is not up shows its planned nodes as absent.`,
 				return nil
 			}
 			tw := tabwriter.NewWriter(s.Out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PLEX\tREMOTE\tNODE\tROLE\tADDRESS\tMEMBER\tINCUS\tKUBERNETES\tVERSION")
+			fmt.Fprintln(tw, "PLEX\tREMOTE\tNODE\tROLE\tADDRESS\tMEMBER\tINCUS\tKUBERNETES\tVERSION\tRUNTIME")
 			for _, p := range st {
 				for _, n := range p.Nodes {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Remote, n.Name, n.Role, n.Address, dash(n.Member), n.Incus, n.Kubernetes, dash(n.Version))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Remote, n.Name, n.Role, n.Address, dash(n.Member), n.Incus, n.Kubernetes, dash(n.Version), dash(n.Runtime))
 				}
 			}
 			if err := tw.Flush(); err != nil {
