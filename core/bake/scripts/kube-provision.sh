@@ -8,8 +8,8 @@
 # Env (set by core/bake; every value is part of the image's inputs hash):
 #   PLEX_PACKAGES                 packages to install, space-separated
 #   PLEX_RUNTIME                  release: containerd 2.x and runc were pushed
-#                                 in, plex writes their unit and a version 3
-#                                 config; distro: the base's containerd and
+#                                 in, plex writes their unit and config
+#                                 (schema version 3, or 4 for 2.4+); distro: the base's containerd and
 #                                 runc packages (in PLEX_PACKAGES), their
 #                                 default config edited
 #   PLEX_SANDBOX_IMAGE            containerd's pause image
@@ -143,18 +143,29 @@ case $PLEX_RUNTIME in
 release)
   # containerd 2.x: plex's own config in the version 3 schema, and plex's
   # own unit. Everything not set here keeps containerd's default.
-  step "containerd config, version 3 (restrict_oom_score_adj=$restrict)"
+  step "containerd config, plex's own (restrict_oom_score_adj=$restrict)"
   for b in containerd containerd-shim-runc-v2 runc; do
     [ -x "/usr/local/bin/$b" ] || {
       echo "/usr/local/bin/$b is missing: the bake pushes it before this script runs"
       exit 1
     }
   done
+  # Schema version 3 is containerd 2.0's; 2.4 moved to 4, which keeps every
+  # key set here, and migrates a version 3 file in memory with a warning at
+  # each start. So the file says the version this containerd writes itself.
+  schema=$(containerd config default | sed -n 's/^version = //p')
+  case $schema in
+  3 | 4) ;;
+  *)
+    echo "containerd $(containerd --version) uses config schema version '$schema'; plex writes versions 3 and 4 only"
+    exit 1
+    ;;
+  esac
   cat >/etc/containerd/config.toml.plex <<CONF
 # Written by incus plexbake: containerd's configuration for a plex node.
 # Settings not named here keep containerd's defaults (containerd config dump
 # shows them all).
-version = 3
+version = $schema
 
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = 'overlayfs'

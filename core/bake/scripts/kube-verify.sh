@@ -35,7 +35,9 @@ has "config_path = $q$PLEX_CONTAINERD_CONFIG_PATH$q" "the registry mirrors' host
 has 'SystemdCgroup = false' "the cgroupfs driver kubelet uses"
 has 'disable_apparmor = true' "no AppArmor in a privileged system container"
 if [ "$PLEX_RUNTIME" = release ]; then
-  has 'version = [34]' "schema version 3 or later"
+  has 'version = [34]' "schema version 3 or 4"
+  journalctl -u containerd -b --no-pager 2>/dev/null | grep -q 'Configuration migrated' &&
+    fail "containerd migrated its config at start: $(journalctl -u containerd -b --no-pager | grep 'Configuration migrated' | tail -n1)"
   has "sandbox = $q$PLEX_SANDBOX_IMAGE$q" "the pinned sandbox image"
   has "\[plugins\.'io\.containerd\.cri\.v1\.runtime'\.containerd\.runtimes\.runc\]" "the runc runtime"
   has "bin_dirs = \[$q/opt/cni/bin$q\]" "the CNI plugins"
