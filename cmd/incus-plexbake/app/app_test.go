@@ -54,8 +54,28 @@ func TestHelp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "incus plexbake bake kube debian12") || !strings.Contains(out, "--kube-artifacts") {
-		t.Errorf("bake --help:\n%s", out)
+	for _, want := range []string{"incus plexbake bake kube debian12", "--kube-artifacts", "--runtime-artifacts", "--containerd-version distro", "--runc-version"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bake --help has no %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestRuntimeFlags: --containerd-version distro alone is accepted (the runc
+// flag's default does not get in its way), and a bad version names its flag.
+func TestRuntimeFlags(t *testing.T) {
+	if _, _, err := run(t, "bake", "kube", "debian12", "--dry-run", "--containerd-version", "distro"); err != nil {
+		t.Errorf("--containerd-version distro: %v", err)
+	}
+	for _, args := range [][]string{
+		{"--containerd-version", "1.7.27"},
+		{"--runc-version", "latest"},
+		{"--containerd-version", "distro", "--runc-version", "v1.5.3"},
+	} {
+		_, _, err := run(t, append([]string{"bake", "kube", "debian12", "--dry-run"}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), args[len(args)-2]) {
+			t.Errorf("%v: %v, want an error naming %s", args, err, args[len(args)-2])
+		}
 	}
 }
 

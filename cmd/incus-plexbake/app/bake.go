@@ -99,7 +99,9 @@ before baking the alias again.`,
 	f.StringVar(&o.KubernetesVersion, "kubernetes-version", bake.DefaultKubernetesVersion, "version of kubeadm, kubelet and kubectl")
 	f.StringVar(&o.KubeArtifacts, "kube-artifacts", "", "directory with kubeadm, kubelet and kubectl (default: download the upstream release)")
 	f.StringVar(&o.ContainerdVersion, "containerd-version", bake.DefaultContainerdVersion, `containerd 2.x release, or "distro" for the base's containerd and runc packages`)
-	f.StringVar(&o.RuncVersion, "runc-version", bake.DefaultRuncVersion, "runc release (not with --containerd-version distro)")
+	// Empty, not DefaultRuncVersion, so that --containerd-version distro
+	// alone is not a conflict.
+	f.StringVar(&o.RuncVersion, "runc-version", "", "runc release (default "+bake.DefaultRuncVersion+"; not with --containerd-version distro)")
 	f.StringVar(&o.RuntimeArtifacts, "runtime-artifacts", "", "directory with containerd, containerd-shim-runc-v2 and runc of those versions (default: download the upstream releases)")
 	f.StringVar(&o.AptProxy, "apt-proxy", "", "HTTP proxy for apt in the transient instance, like http://10.212.0.1:3142 (not kept in the image)")
 	f.StringVar(&o.Compression, "compression", bake.DefaultCompression, "image compression: zstd (144 MiB for the kube image), none (479 MiB, a few seconds faster to bake and to launch the first time), gzip, xz")
