@@ -162,6 +162,13 @@ func TestE2E(t *testing.T) {
 	if !strings.Contains(out, plexName+"3") || strings.Contains(out, plexName+"4") {
 		t.Fatalf("status after drain --delete:\n%s", out)
 	}
+	// Each node's container runtime, as its kubelet reports it.
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 9 && f[0] == plexName && !strings.HasPrefix(f[len(f)-1], "containerd://") {
+			t.Errorf("status shows no container runtime for a node: %q", line)
+		}
+	}
+	t.Logf("status after drain --delete:\n%s", out)
 
 	// up --recreate builds the plex anew, control plane first: a new cluster
 	// (kube-system gets a new UID, the CA is new) under the same context.
