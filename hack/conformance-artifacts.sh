@@ -70,22 +70,13 @@ bins_ginkgo() { echo ginkgo; }
 bins_sampleapiserver() { echo sample-apiserver; }
 GROUPS_ALL=(e2e ginkgo sampleapiserver)
 
-fresh() {
-  local g="$1" b
-  [[ "${PLEX_CONFORMANCE_FORCE:-0}" == 1 ]] && return 1
-  [[ -f "${STAMPS}/${g}" && "$(cat "${STAMPS}/${g}")" == "$("recipe_${g}")" ]] || return 1
-  for b in $("bins_${g}"); do [[ -x "${BIN}/${b}" ]] || return 1; done
-}
-all_fresh() {
-  local g
-  for g in "${GROUPS_ALL[@]}"; do fresh "${g}" || return 1; done
-}
+BUILD_FORCE="${PLEX_CONFORMANCE_FORCE:-0}"
 
 mkdir -p "${SRC}"
 GINKGO_VERSION="$(cd "${SRC}" && ginkgo_version)"
 [[ -n "${GINKGO_VERSION}" ]] || { echo "conformance-artifacts: no ginkgo/v2 in k8s.io/kubernetes@${VERSION}'s go.mod" >&2; exit 1; }
 
-if all_fresh; then
+if groups_fresh; then
   echo "conformance-artifacts: ${BIN} is up to date (${VERSION}, ginkgo ${GINKGO_VERSION})"
   exit 0
 fi
@@ -93,7 +84,7 @@ fi
 # --- set up: lock, log ----------------------------------------------------
 
 mkdir -p "${BIN}" "${STAMPS}"
-build_lock conformance-artifacts "${VDIR}" all_fresh "${VERSION}"
+build_lock conformance-artifacts "${VDIR}" groups_fresh "${VERSION}"
 build_log conformance-artifacts "${VERSION}"
 echo "conformance-artifacts: building ${VERSION} into ${BIN}"
 T_ALL=${SECONDS}
@@ -159,15 +150,7 @@ build_ginkgo() {
   done_step
 }
 
-for g in "${GROUPS_ALL[@]}"; do
-  if fresh "${g}"; then
-    echo "==> ${g}: up to date"
-    continue
-  fi
-  rm -f "${STAMPS}/${g}"
-  "build_${g}"
-  "recipe_${g}" >"${STAMPS}/${g}"
-done
+build_groups
 
 step "check"
 "${BIN}/e2e.test" --version

@@ -66,21 +66,10 @@ bins_pause()      { echo pause; }
 
 GROUPS_ALL=(kubernetes etcd coredns pause)
 
-# fresh GROUP: true when the group's binaries exist and its stamp matches.
-fresh() {
-  local g="$1" b
-  [[ "${PLEX_K8S_FORCE:-0}" == 1 ]] && return 1
-  [[ -f "${STAMPS}/${g}" ]] || return 1
-  [[ "$(cat "${STAMPS}/${g}")" == "$("recipe_${g}")" ]] || return 1
-  for b in $("bins_${g}"); do [[ -x "${BIN}/${b}" ]] || return 1; done
-}
+# The groups follow hack/lib/build.sh's convention (group_fresh, build_groups).
+BUILD_FORCE="${PLEX_K8S_FORCE:-0}"
 
-all_fresh() {
-  local g
-  for g in "${GROUPS_ALL[@]}"; do fresh "${g}" || return 1; done
-}
-
-if all_fresh; then
+if groups_fresh; then
   echo "k8s-artifacts: ${BIN} is up to date (${VERSION}, etcd ${ETCD_VERSION}, coredns ${COREDNS_VERSION})"
   exit 0
 fi
@@ -88,7 +77,7 @@ fi
 # --- set up: lock, log ----------------------------------------------------
 
 mkdir -p "${BIN}" "${SRC}" "${STAMPS}"
-build_lock k8s-artifacts "${VDIR}" all_fresh "${VERSION}"
+build_lock k8s-artifacts "${VDIR}" groups_fresh "${VERSION}"
 build_log k8s-artifacts "${VERSION}"
 echo "k8s-artifacts: building ${VERSION} into ${BIN}"
 T_ALL=${SECONDS}
@@ -177,15 +166,7 @@ build_pause() {
   done_step
 }
 
-for g in "${GROUPS_ALL[@]}"; do
-  if fresh "${g}"; then
-    echo "==> ${g}: up to date"
-    continue
-  fi
-  rm -f "${STAMPS}/${g}"
-  "build_${g}"
-  "recipe_${g}" >"${STAMPS}/${g}"
-done
+build_groups
 
 step "check"
 v="$("${BIN}/kubeadm" version -o short)"

@@ -68,3 +68,35 @@ build_imagebuild() {
   (cd "${REPO_DIR}" && CGO_ENABLED=0 go build -trimpath -o "${TOOLS}/imagebuild" ./hack/imagebuild)
   IMAGEBUILD="${TOOLS}/imagebuild"
 }
+
+# The group convention of the artifact scripts: GROUPS_ALL lists the groups;
+# a group G is made by build_G, holds the binaries that bins_G prints, and is
+# stamped in STAMPS/G with what recipe_G prints. BUILD_FORCE=1 rebuilds them.
+
+# group_fresh G: G's stamp matches its recipe and its binaries are in BIN.
+group_fresh() {
+  local g="$1" b
+  [[ "${BUILD_FORCE:-0}" == 1 ]] && return 1
+  [[ -f "${STAMPS}/${g}" && "$(cat "${STAMPS}/${g}")" == "$("recipe_${g}")" ]] || return 1
+  for b in $("bins_${g}"); do [[ -x "${BIN}/${b}" ]] || return 1; done
+}
+
+# groups_fresh: every group of GROUPS_ALL is fresh.
+groups_fresh() {
+  local g
+  for g in "${GROUPS_ALL[@]}"; do group_fresh "${g}" || return 1; done
+}
+
+# build_groups: build each group that is not fresh, then stamp it.
+build_groups() {
+  local g
+  for g in "${GROUPS_ALL[@]}"; do
+    if group_fresh "${g}"; then
+      echo "==> ${g}: up to date"
+      continue
+    fi
+    rm -f "${STAMPS}/${g}"
+    "build_${g}"
+    "recipe_${g}" >"${STAMPS}/${g}"
+  done
+}
