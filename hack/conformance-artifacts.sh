@@ -31,14 +31,13 @@ set -euo pipefail
 {
 
 VERSION="${1:-v1.34.4}"
-PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
 
-HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=hack/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 VDIR="${PLEX_CACHE}/conformance/${VERSION}"
 BIN="${VDIR}/bin"
 SRC="${VDIR}/src"
 STAMPS="${BIN}/.stamps"
-LOGDIR="${PLEX_CACHE}/logs"
 # Upstream's hack/lib/golang.sh builds test binaries with the same tags as
 # the commands.
 K8S_TAGS="selinux,notest,grpcnotrace"
@@ -47,8 +46,7 @@ K8S_TAGS="selinux,notest,grpcnotrace"
 source "${HACK_DIR}/lib/k8s-wrapper.sh"
 k8s_parse_version "${VERSION}" || { echo "conformance-artifacts: bad VERSION" >&2; exit 2; }
 
-export CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
-GO_VERSION="$(go env GOVERSION)"
+build_go_env
 
 # ginkgo_version: the github.com/onsi/ginkgo/v2 version kubernetes requires.
 ginkgo_version() {
@@ -72,48 +70,24 @@ bins_ginkgo() { echo ginkgo; }
 bins_sampleapiserver() { echo sample-apiserver; }
 GROUPS_ALL=(e2e ginkgo sampleapiserver)
 
-fresh() {
-  local g="$1" b
-  [[ "${PLEX_CONFORMANCE_FORCE:-0}" == 1 ]] && return 1
-  [[ -f "${STAMPS}/${g}" && "$(cat "${STAMPS}/${g}")" == "$("recipe_${g}")" ]] || return 1
-  for b in $("bins_${g}"); do [[ -x "${BIN}/${b}" ]] || return 1; done
-}
-all_fresh() {
-  local g
-  for g in "${GROUPS_ALL[@]}"; do fresh "${g}" || return 1; done
-}
+BUILD_FORCE="${PLEX_CONFORMANCE_FORCE:-0}"
 
 mkdir -p "${SRC}"
 GINKGO_VERSION="$(cd "${SRC}" && ginkgo_version)"
 [[ -n "${GINKGO_VERSION}" ]] || { echo "conformance-artifacts: no ginkgo/v2 in k8s.io/kubernetes@${VERSION}'s go.mod" >&2; exit 1; }
 
-if all_fresh; then
+if groups_fresh; then
   echo "conformance-artifacts: ${BIN} is up to date (${VERSION}, ginkgo ${GINKGO_VERSION})"
   exit 0
 fi
 
 # --- set up: lock, log ----------------------------------------------------
 
-mkdir -p "${BIN}" "${STAMPS}" "${LOGDIR}"
-exec 9>"${VDIR}/.lock"
-if ! flock -n 9; then
-  echo "conformance-artifacts: another build of ${VERSION} is running; waiting for it" >&2
-  flock 9
-fi
-if all_fresh; then
-  echo "conformance-artifacts: ${BIN} is up to date (built by a concurrent run)"
-  exit 0
-fi
-
-LOG="${LOGDIR}/conformance-artifacts-${VERSION}-$(date -u +%Y%m%dT%H%M%SZ).log"
-exec > >(tee -a "${LOG}") 2>&1
-echo "conformance-artifacts: building ${VERSION} into ${BIN} (log ${LOG})"
-echo "conformance-artifacts: ${GO_VERSION}, GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCACHE)"
-
+mkdir -p "${BIN}" "${STAMPS}"
+build_lock conformance-artifacts "${VDIR}" groups_fresh "${VERSION}"
+build_log conformance-artifacts "${VERSION}"
+echo "conformance-artifacts: building ${VERSION} into ${BIN}"
 T_ALL=${SECONDS}
-step_start=0
-step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
 # --- e2e.test and agnhost -------------------------------------------------------
 
@@ -176,15 +150,7 @@ build_ginkgo() {
   done_step
 }
 
-for g in "${GROUPS_ALL[@]}"; do
-  if fresh "${g}"; then
-    echo "==> ${g}: up to date"
-    continue
-  fi
-  rm -f "${STAMPS}/${g}"
-  "build_${g}"
-  "recipe_${g}" >"${STAMPS}/${g}"
-done
+build_groups
 
 step "check"
 "${BIN}/e2e.test" --version

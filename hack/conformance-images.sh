@@ -43,21 +43,13 @@
 set -euo pipefail
 
 VERSION="${1:-v1.34.4}"
-PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
-export PLEX_CACHE
-ADDR="${PLEX_REGISTRY_ADDR:-${PLEX_REGISTRY:-10.212.0.1:5000}}"
-export PLEX_REGISTRY_ADDR="${ADDR}"
-HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "${HACK_DIR}/.." && pwd)"
+# shellcheck source=hack/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 DEB_DIR="${PLEX_CACHE}/conformance/debian"
-TOOLS="${PLEX_CACHE}/tools"
 # shellcheck source=hack/lib/debroot.sh
 source "${HACK_DIR}/lib/debroot.sh"
 
 t0=${SECONDS}
-step_start=0
-step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
 step "conformance artifacts ${VERSION}"
 "${HACK_DIR}/conformance-artifacts.sh" "${VERSION}"
@@ -82,9 +74,8 @@ done_step
 
 step "imagebuild"
 K8S_SRC="$(go mod download -json "k8s.io/kubernetes@${VERSION}" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
-mkdir -p "${TOOLS}"
-(cd "${REPO_DIR}" && CGO_ENABLED=0 go build -trimpath -o "${TOOLS}/imagebuild" ./hack/imagebuild)
-"${TOOLS}/imagebuild" \
+build_imagebuild
+"${IMAGEBUILD}" \
   --registry "${ADDR}" \
   --version "${VERSION}" \
   --bin-dir "${PLEX_CACHE}/k8s/${VERSION}/bin" \

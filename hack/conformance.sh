@@ -25,12 +25,10 @@
 #   KUBE_VERSION (v1.34.4), PLEX_CACHE, PLEX_REGISTRY_ADDR, BIN (bin, for kubectl-plex)
 set -euo pipefail
 
-HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "${HACK_DIR}/.." && pwd)"
+# shellcheck source=hack/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
-PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
-export PLEX_CACHE
-REGISTRY="${PLEX_REGISTRY_ADDR:-10.212.0.1:5000}"
+REGISTRY="${ADDR}"
 FOCUS="${CONFORMANCE_FOCUS:-\[Conformance\]}"
 SKIP="${CONFORMANCE_SKIP:-}"
 PROCS="${CONFORMANCE_PROCS:-2}"
@@ -45,9 +43,6 @@ mkdir -p "${OUT}"
 exec > >(tee -a "${OUT}/conformance.log") 2>&1
 
 t0=${SECONDS}
-step_start=0
-step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
 # shellcheck disable=SC2016 # the quotes are printed, not parsed
 echo "conformance: Kubernetes ${KUBE_VERSION}, focus '${FOCUS}'${SKIP:+, skip '${SKIP}'}, results in ${OUT}"

@@ -37,7 +37,8 @@ set -euo pipefail
 {
 
 FLUX_VERSION="${1:-v2.7.3}"
-PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
+# shellcheck source=hack/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 KUBE_VERSION="${KUBE_VERSION:-v1.34.4}"
 read -r -a COMPONENTS <<<"${FLUX_COMPONENTS:-source-controller kustomize-controller}"
 
@@ -51,11 +52,9 @@ BIN="${VDIR}/bin"
 SRC="${VDIR}/src"
 MAN="${VDIR}/manifests"
 STAMPS="${VDIR}/.stamps"
-LOGDIR="${PLEX_CACHE}/logs"
 KUBECTL="${PLEX_CACHE}/k8s/${KUBE_VERSION}/bin/kubectl"
 
-export CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
-GO_VERSION="$(go env GOVERSION)"
+build_go_env
 
 # --- stamps -------------------------------------------------------------------
 
@@ -88,26 +87,11 @@ fi
 
 # --- set up: lock, log ----------------------------------------------------------
 
-mkdir -p "${BIN}" "${SRC}" "${STAMPS}" "${LOGDIR}"
-exec 9>"${VDIR}/.lock"
-if ! flock -n 9; then
-  echo "flux-artifacts: another build of ${FLUX_VERSION} is running; waiting for it" >&2
-  flock 9
-fi
-if all_fresh; then
-  echo "flux-artifacts: ${VDIR} is up to date (built by a concurrent run)"
-  exit 0
-fi
-
-LOG="${LOGDIR}/flux-artifacts-${FLUX_VERSION}-$(date -u +%Y%m%dT%H%M%SZ).log"
-exec > >(tee -a "${LOG}") 2>&1
-echo "flux-artifacts: flux ${FLUX_VERSION} (${COMPONENTS[*]}) into ${VDIR} (log ${LOG})"
-echo "flux-artifacts: ${GO_VERSION}, GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCACHE)"
-
+mkdir -p "${BIN}" "${SRC}" "${STAMPS}"
+build_lock flux-artifacts "${VDIR}" all_fresh "flux ${FLUX_VERSION}"
+build_log flux-artifacts "${FLUX_VERSION}"
+echo "flux-artifacts: flux ${FLUX_VERSION} (${COMPONENTS[*]}) into ${VDIR}"
 T_ALL=${SECONDS}
-step_start=0
-step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s) $*"; }
 
 # moddir MODULE@VERSION: download a module and print its directory.
 moddir() {

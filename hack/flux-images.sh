@@ -21,20 +21,12 @@
 set -euo pipefail
 
 FLUX_VERSION="${1:-v2.7.3}"
-PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
-export PLEX_CACHE
-ADDR="${PLEX_REGISTRY_ADDR:-${PLEX_REGISTRY:-10.212.0.1:5000}}"
-export PLEX_REGISTRY_ADDR="${ADDR}"
+# shellcheck source=hack/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 CA_BUNDLE="${PLEX_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
-HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "${HACK_DIR}/.." && pwd)"
 VDIR="${PLEX_CACHE}/flux/${FLUX_VERSION}"
-TOOLS="${PLEX_CACHE}/tools"
 
 t0=${SECONDS}
-step_start=0
-step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
 step "flux artifacts ${FLUX_VERSION}"
 "${HACK_DIR}/flux-artifacts.sh" "${FLUX_VERSION}"
@@ -47,8 +39,7 @@ step "registry at ${ADDR}"
 done_step
 
 step "imagebuild"
-mkdir -p "${TOOLS}"
-(cd "${REPO_DIR}" && CGO_ENABLED=0 go build -trimpath -o "${TOOLS}/imagebuild" ./hack/imagebuild)
+build_imagebuild
 extras=()
 for v in "${VDIR}"/.stamps/*.version; do
   c="$(basename "${v}" .version)"
@@ -56,7 +47,7 @@ for v in "${VDIR}"/.stamps/*.version; do
   extras+=(--extra "fluxcd/${c}:$(cat "${v}")=${VDIR}/bin/${c}")
 done
 (( ${#extras[@]} > 0 )) || { echo "flux-images: no controllers in ${VDIR}/bin" >&2; exit 1; }
-"${TOOLS}/imagebuild" --registry "${ADDR}" --only none \
+"${IMAGEBUILD}" --registry "${ADDR}" --only none \
   --extra-user 65534:65534 --ca-bundle "${CA_BUNDLE}" "${extras[@]}"
 done_step
 

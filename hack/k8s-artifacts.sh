@@ -26,16 +26,15 @@ set -euo pipefail
 {
 
 VERSION="${1:-v1.34.4}"
-PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
 COREDNS_VERSION="${COREDNS_VERSION:-v1.12.1}"
 
-HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=hack/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 VDIR="${PLEX_CACHE}/k8s/${VERSION}"
 BIN="${VDIR}/bin"
 SRC="${VDIR}/src"
 STAMPS="${BIN}/.stamps"
-LOGDIR="${PLEX_CACHE}/logs"
 
 K8S_BINS=(kubeadm kubelet kubectl kube-apiserver kube-controller-manager kube-scheduler kube-proxy)
 # Build tags of upstream's hack/lib/golang.sh for non-debug builds.
@@ -45,8 +44,7 @@ K8S_TAGS="selinux,notest,grpcnotrace"
 source "${HACK_DIR}/lib/k8s-wrapper.sh"
 k8s_parse_version "${VERSION}" || { echo "k8s-artifacts: bad VERSION" >&2; exit 2; }
 
-export CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
-GO_VERSION="$(go env GOVERSION)"
+build_go_env
 
 # --- stamps ---------------------------------------------------------------
 
@@ -68,47 +66,21 @@ bins_pause()      { echo pause; }
 
 GROUPS_ALL=(kubernetes etcd coredns pause)
 
-# fresh GROUP: true when the group's binaries exist and its stamp matches.
-fresh() {
-  local g="$1" b
-  [[ "${PLEX_K8S_FORCE:-0}" == 1 ]] && return 1
-  [[ -f "${STAMPS}/${g}" ]] || return 1
-  [[ "$(cat "${STAMPS}/${g}")" == "$("recipe_${g}")" ]] || return 1
-  for b in $("bins_${g}"); do [[ -x "${BIN}/${b}" ]] || return 1; done
-}
+# The groups follow hack/lib/build.sh's convention (group_fresh, build_groups).
+BUILD_FORCE="${PLEX_K8S_FORCE:-0}"
 
-all_fresh() {
-  local g
-  for g in "${GROUPS_ALL[@]}"; do fresh "${g}" || return 1; done
-}
-
-if all_fresh; then
+if groups_fresh; then
   echo "k8s-artifacts: ${BIN} is up to date (${VERSION}, etcd ${ETCD_VERSION}, coredns ${COREDNS_VERSION})"
   exit 0
 fi
 
 # --- set up: lock, log ----------------------------------------------------
 
-mkdir -p "${BIN}" "${SRC}" "${STAMPS}" "${LOGDIR}"
-exec 9>"${VDIR}/.lock"
-if ! flock -n 9; then
-  echo "k8s-artifacts: another build of ${VERSION} is running; waiting for it" >&2
-  flock 9
-fi
-if all_fresh; then
-  echo "k8s-artifacts: ${BIN} is up to date (built by a concurrent run)"
-  exit 0
-fi
-
-LOG="${LOGDIR}/k8s-artifacts-${VERSION}-$(date -u +%Y%m%dT%H%M%SZ).log"
-exec > >(tee -a "${LOG}") 2>&1
-echo "k8s-artifacts: building ${VERSION} into ${BIN} (log ${LOG})"
-echo "k8s-artifacts: ${GO_VERSION}, GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCACHE)"
-
+mkdir -p "${BIN}" "${SRC}" "${STAMPS}"
+build_lock k8s-artifacts "${VDIR}" groups_fresh "${VERSION}"
+build_log k8s-artifacts "${VERSION}"
+echo "k8s-artifacts: building ${VERSION} into ${BIN}"
 T_ALL=${SECONDS}
-step_start=0
-step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
 # install_bins DIR NAME…: move freshly built binaries into BIN atomically.
 install_bins() {
@@ -194,15 +166,7 @@ build_pause() {
   done_step
 }
 
-for g in "${GROUPS_ALL[@]}"; do
-  if fresh "${g}"; then
-    echo "==> ${g}: up to date"
-    continue
-  fi
-  rm -f "${STAMPS}/${g}"
-  "build_${g}"
-  "recipe_${g}" >"${STAMPS}/${g}"
-done
+build_groups
 
 step "check"
 v="$("${BIN}/kubeadm" version -o short)"

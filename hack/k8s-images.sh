@@ -16,14 +16,9 @@
 set -euo pipefail
 
 VERSION="${1:-v1.34.4}"
-PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
-export PLEX_CACHE
-ADDR="${PLEX_REGISTRY_ADDR:-${PLEX_REGISTRY:-10.212.0.1:5000}}"
-export PLEX_REGISTRY_ADDR="${ADDR}"
-HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_DIR="$(cd "${HACK_DIR}/.." && pwd)"
+# shellcheck source=hack/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 IPT_DIR="${PLEX_CACHE}/iptables"
-TOOLS="${PLEX_CACHE}/tools"
 
 # The packages whose files kube-proxy's iptables needs (hack/imagebuild picks
 # the files by following ELF dependencies).
@@ -31,9 +26,6 @@ IPT_PKGS=(iptables libxtables12 libip4tc2 libip6tc2 libnftnl11 libmnl0
   libnetfilter-conntrack3 libnfnetlink0 libc6 netbase)
 
 t0=${SECONDS}
-step_start=0
-step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
 
 step "artifacts ${VERSION}"
 "${HACK_DIR}/k8s-artifacts.sh" "${VERSION}"
@@ -51,13 +43,12 @@ step "registry at ${ADDR}"
 done_step
 
 step "imagebuild"
-mkdir -p "${TOOLS}"
-(cd "${REPO_DIR}" && CGO_ENABLED=0 go build -trimpath -o "${TOOLS}/imagebuild" ./hack/imagebuild)
+build_imagebuild
 chroot_check=()
 if [[ "${PLEX_IMAGES_CHROOT_CHECK:-1}" == 1 && "$(id -u)" == 0 ]]; then
   chroot_check=(--chroot-check)
 fi
-"${TOOLS}/imagebuild" \
+"${IMAGEBUILD}" \
   --registry "${ADDR}" \
   --version "${VERSION}" \
   --bin-dir "${PLEX_CACHE}/k8s/${VERSION}/bin" \
