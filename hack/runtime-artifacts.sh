@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # build_<group> and the like are called indirectly, by build_groups
 # runtime-artifacts.sh [CONTAINERD_VERSION] [RUNC_VERSION] — build the container
 # runtime of plex's node images from the Go module proxy alone, for
 # `incus plexbake --runtime-artifacts DIR`:
@@ -17,15 +18,17 @@
 # keeps (libseccomp2 is part of every Debian base). libseccomp-dev, gcc and
 # pkg-config are installed with apt when missing.
 #
-# Idempotent: a stamp records what the binaries were built from; when it
-# matches, the script exits at once. PLEX_RUNTIME_FORCE=1 ignores it.
+# Idempotent: a stamp per group (containerd, runc; hack/lib/build.sh's
+# convention) records what its binaries were built from; when both match, the
+# script exits at once. PLEX_RUNTIME_FORCE=1 ignores them.
 set -euo pipefail
 # One compound command: bash parses all of it before running it.
 {
 
 CONTAINERD_VERSION="${1:-v2.4.2}"
 RUNC_VERSION="${2:-v1.5.3}"
-PLEX_CACHE="${PLEX_CACHE:-/var/cache/plex-dev}"
+# shellcheck source=hack/lib/build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build.sh"
 
 for v in "${CONTAINERD_VERSION}" "${RUNC_VERSION}"; do
   [[ "${v}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "runtime-artifacts: '${v}' is not a release version like v2.4.2" >&2; exit 2; }
@@ -35,66 +38,35 @@ done
 VDIR="${PLEX_CACHE}/runtime/${CONTAINERD_VERSION}-${RUNC_VERSION}"
 BIN="${VDIR}/bin"
 SRC="${VDIR}/src"
-STAMP="${BIN}/.stamp"
-LOGDIR="${PLEX_CACHE}/logs"
-BINS=(containerd containerd-shim-runc-v2 runc)
+STAMPS="${BIN}/.stamps"
 
 CONTAINERD_PKG=github.com/containerd/containerd/v2
 CONTAINERD_TAGS="urfave_cli_no_docs no_btrfs"
 SHIM_TAGS="urfave_cli_no_docs no_btrfs no_grpc"
 RUNC_TAGS="seccomp urfave_cli_no_docs"
 
-export GOOS=linux GOARCH=amd64 GOFLAGS=-buildvcs=false GOTOOLCHAIN=local
-GO_VERSION="$(go env GOVERSION)"
+build_go_env
 
-recipe() {
-  printf 'containerd %s tags %s shim %s runc %s tags %s go %s recipe 1\n' \
-    "${CONTAINERD_VERSION}" "${CONTAINERD_TAGS}" "${SHIM_TAGS}" "${RUNC_VERSION}" "${RUNC_TAGS}" "${GO_VERSION}"
+# --- groups (hack/lib/build.sh's convention) -----------------------------------
+recipe_containerd() {
+  printf 'containerd %s tags %s shim tags %s go %s recipe 1\n' "${CONTAINERD_VERSION}" "${CONTAINERD_TAGS}" "${SHIM_TAGS}" "${GO_VERSION}"
 }
+recipe_runc() { printf 'runc %s tags %s go %s recipe 1\n' "${RUNC_VERSION}" "${RUNC_TAGS}" "${GO_VERSION}"; }
+bins_containerd() { printf '%s\n' containerd containerd-shim-runc-v2; }
+bins_runc() { echo runc; }
+GROUPS_ALL=(containerd runc)
+BUILD_FORCE="${PLEX_RUNTIME_FORCE:-0}"
 
-fresh() {
-  local b
-  [[ "${PLEX_RUNTIME_FORCE:-0}" == 1 ]] && return 1
-  [[ -f "${STAMP}" && "$(cat "${STAMP}")" == "$(recipe)" ]] || return 1
-  for b in "${BINS[@]}"; do [[ -x "${BIN}/${b}" ]] || return 1; done
-}
-
-if fresh; then
+if groups_fresh; then
   echo "runtime-artifacts: ${BIN} is up to date (containerd ${CONTAINERD_VERSION}, runc ${RUNC_VERSION})"
   exit 0
 fi
 
-mkdir -p "${BIN}" "${SRC}" "${LOGDIR}"
-exec 9>"${VDIR}/.lock"
-if ! flock -n 9; then
-  echo "runtime-artifacts: another build of ${VDIR} is running; waiting for it" >&2
-  flock 9
-fi
-if fresh; then
-  echo "runtime-artifacts: ${BIN} is up to date (built by a concurrent run)"
-  exit 0
-fi
-
-LOG="${LOGDIR}/runtime-artifacts-${CONTAINERD_VERSION}-${RUNC_VERSION}-$(date -u +%Y%m%dT%H%M%SZ).log"
-exec > >(tee -a "${LOG}") 2>&1
-echo "runtime-artifacts: building containerd ${CONTAINERD_VERSION}, runc ${RUNC_VERSION} into ${BIN} (log ${LOG})"
-
+mkdir -p "${BIN}" "${SRC}" "${STAMPS}"
+build_lock runtime-artifacts "${VDIR}" groups_fresh "containerd ${CONTAINERD_VERSION}, runc ${RUNC_VERSION}"
+build_log runtime-artifacts "${CONTAINERD_VERSION}-${RUNC_VERSION}"
+echo "runtime-artifacts: building containerd ${CONTAINERD_VERSION}, runc ${RUNC_VERSION} into ${BIN}"
 T_ALL=${SECONDS}
-step_start=0
-step() { step_start=${SECONDS}; echo "==> $*"; }
-done_step() { echo "    ok ($((SECONDS - step_start)) s)"; }
-
-# --- build dependencies of runc ---------------------------------------------------
-missing=()
-dpkg-query -W -f='${Status}' libseccomp-dev 2>/dev/null | grep -q 'install ok installed' || missing+=(libseccomp-dev)
-command -v gcc >/dev/null || missing+=(gcc libc6-dev)
-command -v pkg-config >/dev/null || missing+=(pkg-config)
-if ((${#missing[@]})); then
-  step "apt-get install ${missing[*]} (runc needs cgo and libseccomp)"
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q update
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q install --no-install-recommends "${missing[@]}"
-  done_step
-fi
 
 # wrapper DIR PKG@VERSION…: a throwaway module that requires the packages'
 # modules (go install X@v refuses modules with replace directives; this does
@@ -116,48 +88,60 @@ wrapper() {
   printf '%s\n' "${req}" >"${dir}/.plex-wrapper"
 }
 
-# --- containerd -----------------------------------------------------------------------
-step "containerd ${CONTAINERD_VERSION}: wrapper module, go get"
-wrapper "${SRC}/containerd" "${CONTAINERD_PKG}/cmd/containerd@${CONTAINERD_VERSION}" \
-  "${CONTAINERD_PKG}/cmd/containerd-shim-runc-v2@${CONTAINERD_VERSION}"
-done_step
-cld="-s -w -X ${CONTAINERD_PKG}/version.Version=${CONTAINERD_VERSION} -X ${CONTAINERD_PKG}/version.Package=${CONTAINERD_PKG}"
-step "containerd ${CONTAINERD_VERSION}: go build containerd (static, tags ${CONTAINERD_TAGS})"
-(cd "${SRC}/containerd" && CGO_ENABLED=0 go build -trimpath -tags "${CONTAINERD_TAGS}" -ldflags "${cld}" \
-  -o out/containerd "${CONTAINERD_PKG}/cmd/containerd")
-done_step
-step "containerd ${CONTAINERD_VERSION}: go build containerd-shim-runc-v2 (static, tags ${SHIM_TAGS})"
-(cd "${SRC}/containerd" && CGO_ENABLED=0 go build -trimpath -tags "${SHIM_TAGS}" -ldflags "${cld}" \
-  -o out/containerd-shim-runc-v2 "${CONTAINERD_PKG}/cmd/containerd-shim-runc-v2")
-done_step
+# --- containerd (static) ----------------------------------------------------------------
+build_containerd() {
+  local dir="${SRC}/containerd" ld b
+  step "containerd ${CONTAINERD_VERSION}: wrapper module, go get"
+  wrapper "${dir}" "${CONTAINERD_PKG}/cmd/containerd@${CONTAINERD_VERSION}" \
+    "${CONTAINERD_PKG}/cmd/containerd-shim-runc-v2@${CONTAINERD_VERSION}"
+  done_step
+  ld="-s -w -X ${CONTAINERD_PKG}/version.Version=${CONTAINERD_VERSION} -X ${CONTAINERD_PKG}/version.Package=${CONTAINERD_PKG}"
+  step "containerd ${CONTAINERD_VERSION}: go build containerd (tags ${CONTAINERD_TAGS})"
+  (cd "${dir}" && go build -trimpath -tags "${CONTAINERD_TAGS}" -ldflags "${ld}" -o out/containerd "${CONTAINERD_PKG}/cmd/containerd")
+  done_step
+  step "containerd ${CONTAINERD_VERSION}: go build containerd-shim-runc-v2 (tags ${SHIM_TAGS})"
+  (cd "${dir}" && go build -trimpath -tags "${SHIM_TAGS}" -ldflags "${ld}" -o out/containerd-shim-runc-v2 "${CONTAINERD_PKG}/cmd/containerd-shim-runc-v2")
+  done_step
+  v="$("${dir}/out/containerd" --version)"
+  [[ " ${v} " == *" ${CONTAINERD_VERSION} "* ]] || { echo "runtime-artifacts: containerd --version says '${v}', want ${CONTAINERD_VERSION}" >&2; exit 1; }
+  echo "    ${v}"
+  for b in containerd containerd-shim-runc-v2; do mv -f "${dir}/out/${b}" "${BIN}/${b}"; done
+}
 
-# --- runc --------------------------------------------------------------------------------
-step "runc ${RUNC_VERSION}: wrapper module, go get"
-wrapper "${SRC}/runc" "github.com/opencontainers/runc@${RUNC_VERSION}"
-done_step
-# runc reads its version from its embedded VERSION file.
-step "runc ${RUNC_VERSION}: go build (cgo, tags ${RUNC_TAGS})"
-(cd "${SRC}/runc" && CGO_ENABLED=1 go build -trimpath -buildmode=pie -tags "${RUNC_TAGS}" -ldflags "-s -w" \
-  -o out/runc github.com/opencontainers/runc)
-done_step
+# --- runc (cgo, libseccomp) ----------------------------------------------------------------
+build_runc() {
+  local dir="${SRC}/runc" missing=()
+  dpkg-query -W -f='${Status}' libseccomp-dev 2>/dev/null | grep -q 'install ok installed' || missing+=(libseccomp-dev)
+  command -v gcc >/dev/null || missing+=(gcc libc6-dev)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  if ((${#missing[@]})); then
+    step "apt-get install ${missing[*]} (runc needs cgo and libseccomp)"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -q update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q install --no-install-recommends "${missing[@]}"
+    done_step
+  fi
+  step "runc ${RUNC_VERSION}: wrapper module, go get"
+  wrapper "${dir}" "github.com/opencontainers/runc@${RUNC_VERSION}"
+  done_step
+  # runc reads its version from its embedded VERSION file.
+  step "runc ${RUNC_VERSION}: go build (cgo, tags ${RUNC_TAGS})"
+  (cd "${dir}" && CGO_ENABLED=1 go build -trimpath -buildmode=pie -tags "${RUNC_TAGS}" -ldflags "-s -w" \
+    -o out/runc github.com/opencontainers/runc)
+  done_step
+  v="$("${dir}/out/runc" --version | sed -n 1p)"
+  [[ "${v}" == "runc version ${RUNC_VERSION#v}" ]] || { echo "runtime-artifacts: runc --version says '${v}', want runc version ${RUNC_VERSION#v}" >&2; exit 1; }
+  "${dir}/out/runc" --version | grep -q '^libseccomp: ' || { echo "runtime-artifacts: runc was built without seccomp" >&2; exit 1; }
+  echo "    ${v}"
+  mv -f "${dir}/out/runc" "${BIN}/runc"
+}
 
-step "check"
-v="$("${SRC}/containerd/out/containerd" --version)"
-[[ " ${v} " == *" ${CONTAINERD_VERSION} "* ]] || { echo "runtime-artifacts: containerd --version says '${v}', want ${CONTAINERD_VERSION}" >&2; exit 1; }
-echo "    ${v}"
-v="$("${SRC}/runc/out/runc" --version | sed -n 1p)"
-[[ "${v}" == "runc version ${RUNC_VERSION#v}" ]] || { echo "runtime-artifacts: runc --version says '${v}', want runc version ${RUNC_VERSION#v}" >&2; exit 1; }
-echo "    ${v}"
-"${SRC}/runc/out/runc" --version | grep -q '^libseccomp: ' || { echo "runtime-artifacts: runc was built without seccomp" >&2; exit 1; }
-done_step
+build_groups
+rm -f "${BIN}/.stamp" # the single stamp of the first version of this script
 
-for b in containerd containerd-shim-runc-v2; do mv -f "${SRC}/containerd/out/${b}" "${BIN}/${b}"; done
-mv -f "${SRC}/runc/out/runc" "${BIN}/runc"
-recipe >"${STAMP}"
-for b in "${BINS[@]}"; do
+for b in containerd containerd-shim-runc-v2 runc; do
   printf '    %-26s %6.1f MB\n' "${b}" "$(($(stat -c %s "${BIN}/${b}") / 100000))e-1"
 done
-echo "FIGURE runtime-artifacts cold build: $((SECONDS - T_ALL)) s (containerd ${CONTAINERD_VERSION}, runc ${RUNC_VERSION}, ${GO_VERSION})"
+echo "FIGURE runtime-artifacts build: $((SECONDS - T_ALL)) s (containerd ${CONTAINERD_VERSION}, runc ${RUNC_VERSION}, ${GO_VERSION})"
 echo "runtime-artifacts: done; binaries in ${BIN}"
 exit 0
 }
