@@ -66,6 +66,7 @@ func TestE2EFlannel(t *testing.T) {
 		if !ok || !strings.Contains(logs, c.pod) {
 			t.Fatalf("pod %s (%s) did not answer a pod on %s:\n%s", c.pod, url, c.from, logs)
 		}
+		t.Logf("a pod on %s reached pod %s at %s", c.from, c.pod, url)
 	}
 
 	// A ClusterIP Service whose backend is on a worker, called from the
@@ -82,6 +83,7 @@ func TestE2EFlannel(t *testing.T) {
 	if !ok || !strings.Contains(logs, backends.Items[0].Name) {
 		t.Fatalf("echo-across.default.svc.cluster.local did not answer from %s through CoreDNS:\n%s", w2, logs)
 	}
+	t.Logf("a pod on %s reached echo-across.default.svc.cluster.local (%s) by name", w2, backends.Items[0].Name)
 
 	// The host: it has no route to the pod CIDR (only the harness's
 	// unreachable supernet route), so the registry's answer comes back only
@@ -90,6 +92,10 @@ func TestE2EFlannel(t *testing.T) {
 		t.Fatalf("the host has a route to pod %s with cni: manifest, so this would not prove masquerading:\n%s", ipB, out)
 	}
 	checkLeavesPlex(t, ctx, cs, w2)
+	t.Logf("a pod on %s reached the harness registry on the host, which has no route to pod %s", w2, ipB)
+	if v := h.Incus(t, "exec", w2, "--", "containerd", "--version"); v != "" {
+		t.Logf("%s runs %s", w2, strings.TrimSpace(v))
+	}
 
 	e.mustPlex("down", name)
 	if left := h.Incus(t, "list", "user.plex.plex="+name, "-c", "n", "-f", "csv"); strings.TrimSpace(left) != "" {
