@@ -11,6 +11,9 @@ CONTAINERD_VERSION ?= v2.4.2
 RUNC_VERSION ?= v1.5.3
 RUNTIME_ARTIFACTS ?= $(PLEX_CACHE)/runtime/$(CONTAINERD_VERSION)-$(RUNC_VERSION)/bin
 export PLEX_RUNTIME_ARTIFACTS := $(RUNTIME_ARTIFACTS)
+# flannel for the cni: manifest e2e (TestE2EFlannel), built from the Go module proxy.
+FLANNEL_VERSION ?= v0.28.10
+FLANNEL_ARTIFACTS ?= $(PLEX_CACHE)/flannel/$(FLANNEL_VERSION)/bin
 # The harness bridge's address: the registry and the apt proxy listen there.
 HARNESS_GATEWAY ?= 10.212.0.1
 REGISTRY ?= $(HARNESS_GATEWAY):5000
@@ -49,15 +52,17 @@ artifacts:
 runtime-artifacts:
 	hack/runtime-artifacts.sh $(CONTAINERD_VERSION) $(RUNC_VERSION)
 
-## images: the control-plane images and the e2e workload, served on $(REGISTRY)
+## images: the control-plane images, the e2e workload and flannel, served on $(REGISTRY)
 images: harness artifacts
 	hack/k8s-images.sh $(KUBE_VERSION)
+	hack/flannel-artifacts.sh $(FLANNEL_VERSION)
 	@mkdir -p $(PLEX_CACHE)/e2e
 	CGO_ENABLED=0 go build -trimpath -o $(PLEX_CACHE)/e2e/echo ./test/e2e/echo
 	CGO_ENABLED=0 go build -trimpath -o $(PLEX_CACHE)/e2e/cni-install ./test/e2e/cniinstall
 	go run ./hack/imagebuild --registry $(REGISTRY) --bin-dir $(KUBE_ARTIFACTS) --only pause \
 		--extra plex-e2e/echo:v1=$(PLEX_CACHE)/e2e/echo \
-		--extra plex-e2e/cni-install:v1=$(PLEX_CACHE)/e2e/cni-install
+		--extra plex-e2e/cni-install:v1=$(PLEX_CACHE)/e2e/cni-install \
+		--iptables-root $(PLEX_CACHE)/iptables/root --flannel-bin-dir $(FLANNEL_ARTIFACTS) --flannel-tag $(FLANNEL_VERSION)
 
 ## bake: the debian12_kube node image on the harness incusd (cached by content)
 bake: harness build artifacts runtime-artifacts
@@ -71,9 +76,9 @@ integration: harness build artifacts runtime-artifacts
 	hack/aptproxy.sh up
 	PLEX_TEST_INCUS=1 go test -p 1 -count=1 -timeout 40m ./...
 
-## e2e: kubectl-plex up/join/drain/down/ssh (1+2), snapshot and restore (1+2), Ctrl-C during up, two ups of one plex at once, cni: manifest, and the HA control plane (3+1) on the harness
+## e2e: kubectl-plex up/join/drain/down/ssh (1+2), snapshot and restore (1+2), Ctrl-C during up, two ups of one plex at once, cni: manifest (stand-in, and flannel 1+2), and the HA control plane (3+1) on the harness
 e2e: images bake build
-	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 50m -v -run 'TestE2E$$|TestE2ESnapshot$$|TestE2EInterrupt$$|TestE2ELock$$|TestE2ECNIManifest$$|TestHA$$' ./test/e2e/
+	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 60m -v -run 'TestE2E$$|TestE2ESnapshot$$|TestE2EInterrupt$$|TestE2ELock$$|TestE2ECNIManifest$$|TestE2EFlannel$$|TestHA$$' ./test/e2e/
 
 ## test: everything — the README's test command and what CI runs
 test: integration e2e e2e-registry e2e-flux e2e-cluster packaging-test

@@ -25,6 +25,9 @@ type component struct {
 	caBundle string   // a PEM file to carry as the system CA bundle (--ca-bundle)
 	// e2e, when set, lays out a conformance image instead (e2eimages.go).
 	e2e func(o *options, t fileTree, cfg *v1.Config) error
+	// flannel, when set, lays out one of flannel's images (flannel.go) and
+	// returns the layer's note.
+	flannel func(o *options, t fileTree, cfg *v1.Config) (string, error)
 }
 
 func (c component) ref() string { return c.repo + ":" + c.tag }
@@ -75,6 +78,9 @@ type recipe struct {
 func prepare(c component, o *options) (*recipe, error) {
 	if c.e2e != nil {
 		return prepareE2E(c, o)
+	}
+	if c.flannel != nil {
+		return prepareFlannel(c, o)
 	}
 	bin := c.path
 	if bin == "" {

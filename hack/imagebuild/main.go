@@ -29,26 +29,29 @@ import (
 )
 
 type options struct {
-	binDir       string
-	version      string
-	registry     string
-	iptablesRoot string
-	iptablesMode string
-	etcdTag      string
-	corednsTag   string
-	pauseTag     string
-	only         string
-	jobs         int
-	check        bool
-	kubeadm      string
-	chrootCheck  bool
-	cacheDir     string
-	extras       []string
-	extraUser    string
-	caBundle     string
-	e2eBinDir    string
-	e2eRoot      string
-	e2eSrc       string
+	binDir        string
+	version       string
+	registry      string
+	iptablesRoot  string
+	iptablesMode  string
+	etcdTag       string
+	corednsTag    string
+	pauseTag      string
+	only          string
+	jobs          int
+	check         bool
+	kubeadm       string
+	chrootCheck   bool
+	cacheDir      string
+	extras        []string
+	extraUser     string
+	caBundle      string
+	e2eBinDir     string
+	e2eRoot       string
+	e2eSrc        string
+	flannelBinDir string
+	flannelTag    string
+	flannelCNITag string
 }
 
 func main() {
@@ -91,6 +94,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.e2eBinDir, "e2e-bin-dir", "", "also build the conformance suite's images (registry.k8s.io/e2e-test-images/*) from the agnhost in this directory (hack/conformance-artifacts.sh)")
 	fs.StringVar(&o.e2eRoot, "e2e-root", "", "with --e2e-bin-dir: Debian's busybox-static, bind9-dnsutils, curl and libc-bin with their libraries, unpacked (dpkg-deb -x)")
 	fs.StringVar(&o.e2eSrc, "e2e-src", "", "with --e2e-bin-dir: the k8s.io/kubernetes module directory, for agnhost's test certificate and the Update Demo pages")
+	fs.StringVar(&o.flannelBinDir, "flannel-bin-dir", "", "also build flannel's images (registry.k8s.io/plex-e2e/flannel, …/flannel-cni-plugin) from the binaries in this directory (hack/flannel-artifacts.sh); needs --iptables-root")
+	fs.StringVar(&o.flannelTag, "flannel-tag", "v0.28.10", "with --flannel-bin-dir: the tag of the flannel image (flanneld's version)")
+	fs.StringVar(&o.flannelCNITag, "flannel-cni-tag", "v0.9.1", "with --flannel-bin-dir: the tag of the flannel-cni-plugin image (the containernetworking/plugins version it is built from)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -137,6 +143,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	if o.e2eBinDir != "" {
 		comps = append(comps, e2eComponents()...)
+	}
+	if o.flannelBinDir != "" {
+		comps = append(comps, flannelComponents(o)...)
 	}
 	for _, e := range o.extras {
 		ref, bin, ok := strings.Cut(e, "=")
