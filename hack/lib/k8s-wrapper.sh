@@ -70,25 +70,3 @@ k8s_version_ldflags() {
   done
   printf '%s' "${ldv}"
 }
-
-# wrapper DIR GOMOD GET…: make DIR a wrapper module whose go.mod starts as
-# GOMOD and then gets GET…. `go get` walks the whole module graph (13 s for
-# kubernetes even with a warm cache), so it runs only when GOMOD or GET change;
-# the marker file records what the current go.mod/go.sum were made from.
-# Never run `go mod tidy` in a wrapper: it has no Go files, so tidy drops the
-# requires.
-wrapper() {
-  local dir="$1" gomod="$2"; shift 2
-  local want
-  want="$(printf '%s\n' "${gomod}" "--- go get" "$@")"
-  mkdir -p "${dir}"
-  if [[ -f "${dir}/go.mod" && -f "${dir}/go.sum" && -f "${dir}/.plex-wrapper" ]] \
-     && [[ "$(cat "${dir}/.plex-wrapper")" == "${want}" ]]; then
-    echo "    wrapper module ${dir} is up to date; no go get"
-    return 0
-  fi
-  rm -f "${dir}/.plex-wrapper" "${dir}/go.sum"
-  printf '%s\n' "${gomod}" >"${dir}/go.mod"
-  (cd "${dir}" && go get "$@")
-  printf '%s\n' "${want}" >"${dir}/.plex-wrapper"
-}
