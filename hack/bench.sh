@@ -15,12 +15,17 @@
 #     pool (exclusive bytes: right after it is taken, and a minute after the
 #     plex was restored to it, when the nodes have written over what the
 #     snapshot holds).
+#   - optionally, up 1+2 from other bases too, and their node image's size:
+#     BASES="debian12 debian13" adds the rows "up 1+2 debian13" and "image MiB
+#     debian13" (it bakes debian13_kube if needed; the base image comes from
+#     hack/harness.sh base debian13).
 # Timings are reported, never asserted. Uses the plex "plexbench" at
 # addresses 10.212.0.151+, apart from the demo and the e2e plexes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 WORKERS=${WORKERS:-1 2 4 8}
+BASES=${BASES:-debian12}
 BIN=${BIN:-bin/kubectl-plex}
 BAKE=${BAKE:-bin/incus-plexbake}
 KUBE_VERSION=${KUBE_VERSION:-v1.34.4}
@@ -30,7 +35,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"; $BIN down plexbench --kubeconfig "$work/kc" >/dev/null 2>&1 || true' EXIT
 export KUBECONFIG="$work/kc"
 
-spec() { # spec WORKERS
+spec() { # spec WORKERS [BASE]
   cat >"$work/bench.yaml" <<YAML
 apiVersion: plex.dev/v1alpha1
 kind: PlexConfig
@@ -44,7 +49,7 @@ plexes:
   serviceSubnet: 10.212.160.0/20
   registryMirror: http://10.212.0.1:5000
   nodes:
-  - base: debian12
+  - base: ${2:-debian12}
     indices: "1-$((1 + $1))"
 YAML
 }
@@ -99,8 +104,10 @@ memory "${nodes[@]}" | sed 's/^/  /'
 $BIN down plexbench >/dev/null
 
 # plexbake: an unchanged re-bake (nothing to do), then a cold bake.
-bake() {
-  $BAKE bake kube debian12 --kubernetes-version "$KUBE_VERSION" \
+bake() { # bake [BASE] [FLAGS...]
+  local base=debian12
+  if [[ ${1:-} != -* && -n ${1:-} ]]; then base=$1 && shift; fi
+  $BAKE bake kube "$base" --kubernetes-version "$KUBE_VERSION" \
     --kube-artifacts "$PLEX_CACHE/k8s/$KUBE_VERSION/bin" --apt-proxy "$APT_PROXY" "$@" >"$work/bake.log" 2>&1 ||
     { cat "$work/bake.log"; exit 1; }
 }
@@ -112,6 +119,27 @@ result["re-bake unchanged"]=$(printf '%s\n' "${bt[@]}" | median)
 result["cold bake"]=$(printf '%s\n' "${ct[@]}" | median)
 result["image MiB"]=$(incus image list debian12_kube -f csv -c s | sed 's/MiB//' | head -n1)
 echo "re-bake unchanged: ${bt[*]} s; cold bake: ${ct[*]} s; image ${result["image MiB"]} MiB"
+
+# The other bases: up 1+2 from each, and its node image's size.
+extra=()
+for base in $BASES; do
+  [ "$base" = debian12 ] && continue
+  extra+=("up 1+2 $base" "image MiB $base")
+  bake "$base"
+  spec 2 "$base"
+  times=()
+  for _ in $(seq "$RUNS"); do
+    $BIN down plexbench >/dev/null
+    t=$(now); $BIN up -f "$work/bench.yaml" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
+    times+=("$(since "$t")")
+  done
+  $BIN down plexbench >/dev/null
+  result["up 1+2 $base"]=$(printf '%s\n' "${times[@]}" | median)
+  result["image MiB $base"]=$(incus image list "${base}_kube" -f csv -c s | sed 's/MiB//' | head -n1)
+  echo "up 1+2 $base: ${times[*]} s; image ${result["image MiB $base"]} MiB"
+  echo "phases of the last up 1+2 $base:"
+  grep '✓' "$work/up.log" | sed 's/^/  /'
+done
 
 lt=()
 for _ in $(seq "$RUNS"); do
@@ -155,7 +183,7 @@ $BIN down plexbench >/dev/null
 
 echo
 echo "== plex bench (median of $RUNS runs, seconds)"
-for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on"; do
+for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "${extra[@]}" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on"; do
   if [ -n "${result[$k]:-}" ]; then printf '%-22s %s\n' "$k" "${result[$k]}"; fi
 done
 if [ "$last" != 1 ] && [ -n "${result["up 1+1"]:-}" ]; then
