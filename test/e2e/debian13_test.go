@@ -4,6 +4,9 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +27,14 @@ func TestDebian13(t *testing.T) {
 		t.Fatal("the node image debian13_kube is missing: run `make test-debian13`, which builds the debian13 base and bakes it")
 	}
 	ctx := context.Background()
+	// up gives $HOME/.ssh/*.pub to root on every node, for the ssh check.
+	if err := os.MkdirAll(filepath.Join(e.home, ".ssh"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "plex-e2e",
+		"-f", filepath.Join(e.home, ".ssh", "id_ed25519")).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
 
 	start := time.Now()
 	e.mustPlex("up", "-f", e.spec)
