@@ -71,6 +71,27 @@ bake: harness build artifacts runtime-artifacts
 		--kube-artifacts $(KUBE_ARTIFACTS) --containerd-version $(CONTAINERD_VERSION) --runc-version $(RUNC_VERSION) \
 		--runtime-artifacts $(RUNTIME_ARTIFACTS) --apt-proxy $(APT_PROXY)
 
+# ---- debian13: the Debian 13 (trixie) base beside debian12 -------------
+# Not part of `make test`: CI keeps to debian12. The base costs a cold
+# debootstrap of trixie (cached by inputs under $(PLEX_CACHE)/images).
+.PHONY: base-debian13 bake-debian13 test-debian13
+
+## base-debian13: the Debian 13 (trixie) base image `debian13` beside debian12 (cached)
+base-debian13: harness
+	hack/harness.sh base debian13
+
+## bake-debian13: the debian13_kube node image (cached by content)
+bake-debian13: base-debian13 build artifacts runtime-artifacts
+	hack/aptproxy.sh up
+	$(BIN)/incus-plexbake bake kube debian13 --kubernetes-version $(KUBE_VERSION) \
+		--kube-artifacts $(KUBE_ARTIFACTS) --containerd-version $(CONTAINERD_VERSION) --runc-version $(RUNC_VERSION) \
+		--runtime-artifacts $(RUNTIME_ARTIFACTS) --apt-proxy $(APT_PROXY)
+
+## test-debian13: a 1+2 plex from debian13_kube: Ready, trixie, ssh, a Service across the workers
+test-debian13: images bake-debian13 build
+	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 20m -v -run 'TestDebian13$$' ./test/e2e/
+# ---- end debian13 -------------------------------------------------------------------
+
 ## integration: unit + integration tests against the harness incusd
 integration: harness build artifacts runtime-artifacts
 	hack/aptproxy.sh up

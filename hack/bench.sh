@@ -18,13 +18,18 @@
 #   - the container runtime: up 1+2 (median) on debian12_kube (containerd
 #     2.x and runc from their releases) beside debian12_kube_distro, baked
 #     with the base's packaged containerd 1.6 and runc. `hack/bench.sh
-#     runtime` runs this comparison alone.
+#     runtime` runs this comparison (and the BASES rows below) alone.
+#   - optionally, up 1+2 from other bases too, and their node image's size:
+#     BASES="debian12 debian13" adds the rows "up 1+2 debian13_kube" and
+#     "image MiB debian13" (it bakes debian13_kube if needed; the base image
+#     comes from hack/harness.sh base debian13).
 # Timings are reported, never asserted. Uses the plex "plexbench" at
 # addresses 10.212.0.151+, apart from the demo and the e2e plexes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 WORKERS=${WORKERS:-1 2 4 8}
+BASES=${BASES:-debian12}
 BIN=${BIN:-bin/kubectl-plex}
 BAKE=${BAKE:-bin/incus-plexbake}
 KUBE_VERSION=${KUBE_VERSION:-v1.34.4}
@@ -75,39 +80,61 @@ memory() {
   done
 }
 
-# bake [FLAGS...]: the kube image of debian12 (debian12_kube unless --alias).
+# bake [BASE] [FLAGS...]: the kube image of BASE (default debian12), named
+# BASE_kube unless --alias says otherwise.
 bake() {
-  $BAKE bake kube debian12 --kubernetes-version "$KUBE_VERSION" \
+  local base=debian12
+  if [[ -n ${1:-} && ${1:-} != -* ]]; then base=$1 && shift; fi
+  $BAKE bake kube "$base" --kubernetes-version "$KUBE_VERSION" \
     --kube-artifacts "$PLEX_CACHE/k8s/$KUBE_VERSION/bin" --apt-proxy "$APT_PROXY" "$@" >"$work/bake.log" 2>&1 ||
     { cat "$work/bake.log"; exit 1; }
 }
 release_runtime=(--containerd-version "$CONTAINERD_VERSION" --runc-version "$RUNC_VERSION" --runtime-artifacts "$RUNTIME_ARTIFACTS")
 
+# up_image IMAGE: up 1+2 from IMAGE, RUNS times; the median goes in the row
+# "up 1+2 IMAGE", with the phases of the last run and the runtime it shows.
+up_image() {
+  local t ut=()
+  spec 2 "$1"
+  for _ in $(seq "$RUNS"); do
+    $BIN down plexbench >/dev/null
+    t=$(now); $BIN up -f "$work/bench.yaml" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
+    ut+=("$(since "$t")")
+  done
+  result["up 1+2 $1"]=$(printf '%s\n' "${ut[@]}" | median)
+  echo "up 1+2 on $1: ${ut[*]} s ($($BIN status plexbench | awk 'NR == 2 {print $NF}')); phases of the last:"
+  grep '✓' "$work/up.log" | sed 's/^/  /'
+  $BIN down plexbench >/dev/null
+}
+
 # runtime_compare: up 1+2 on the image with containerd 2.x beside the one
 # with the base's containerd 1.6.
 runtime_compare() {
-  local image t ut
   bake "${release_runtime[@]}"
   bake --containerd-version distro --alias debian12_kube_distro
-  for image in debian12_kube debian12_kube_distro; do
-    spec 2 "$image"
-    ut=()
-    for _ in $(seq "$RUNS"); do
-      $BIN down plexbench >/dev/null
-      t=$(now); $BIN up -f "$work/bench.yaml" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
-      ut+=("$(since "$t")")
-    done
-    result["up 1+2 $image"]=$(printf '%s\n' "${ut[@]}" | median)
-    echo "up 1+2 on $image: ${ut[*]} s ($($BIN status plexbench | awk 'NR == 2 {print $NF}'))"
-    $BIN down plexbench >/dev/null
+  up_image debian12_kube
+  up_image debian12_kube_distro
+}
+
+# other_bases: up 1+2 from each base of BASES but debian12, and its image size.
+extra=()
+other_bases() {
+  local base
+  for base in $BASES; do
+    [ "$base" = debian12 ] && continue
+    extra+=("up 1+2 ${base}_kube" "image MiB $base")
+    bake "$base" "${release_runtime[@]}"
+    up_image "${base}_kube"
+    result["image MiB $base"]=$(incus image list "${base}_kube" -f csv -c s | sed 's/MiB//' | head -n1)
   done
 }
 
 if [ "$MODE" = runtime ]; then
   runtime_compare
+  other_bases
   echo
-  echo "== plex bench: container runtime (median of $RUNS runs, seconds)"
-  for k in "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro"; do printf '%-30s %s\n' "$k" "${result[$k]}"; done
+  echo "== plex bench: container runtime and bases (median of $RUNS runs, seconds)"
+  for k in "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro" "${extra[@]}"; do printf '%-30s %s\n' "$k" "${result[$k]}"; done
   exit 0
 fi
 
@@ -195,10 +222,11 @@ echo "snapshot 1+2: ${st[*]} s; restore 1+2 to all Ready: ${rt[*]} s"
 $BIN down plexbench >/dev/null
 
 runtime_compare
+other_bases
 
 echo
 echo "== plex bench (median of $RUNS runs, seconds)"
-for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on" "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro"; do
+for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on" "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro" "${extra[@]}"; do
   if [ -n "${result[$k]:-}" ]; then printf '%-22s %s\n' "$k" "${result[$k]}"; fi
 done
 if [ "$last" != 1 ] && [ -n "${result["up 1+1"]:-}" ]; then

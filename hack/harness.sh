@@ -4,6 +4,8 @@
 #   hack/harness.sh up       install, start and configure Incus for tests (idempotent)
 #   hack/harness.sh env      print shell exports for the Makefile and the tests
 #   hack/harness.sh status   print what exists
+#   hack/harness.sh base NAME  build (cached) and import one more base image beside
+#                            the default, e.g. debian13 (Debian trixie); `up` first
 #   hack/harness.sh down     delete the harness-test-* instances (--all: also every
 #                            instance with a user.plex.* key). Leaves incusd, the
 #                            pool, the bridge, the image and the route in place;
@@ -25,7 +27,9 @@ HARNESS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/harness
 : "${PLEX_POOL:=plex}"
 : "${PLEX_POOL_SIZE:=30GiB}"
 : "${PLEX_IMAGE:=debian12}"
-: "${PLEX_IMAGE_SUITE:=bookworm}"
+# The suite follows from a known image name (see base_suite); set it only for
+# another name.
+: "${PLEX_IMAGE_SUITE:=}"
 : "${PLEX_DEBIAN_MIRROR:=http://deb.debian.org/debian}"
 : "${PLEX_LXCFS:=1}"
 : "${PLEX_EGRESS_GUARD:=1}"
@@ -211,6 +215,32 @@ EOF
   say "nft: table inet plex_harness drops forwarding from $PLEX_SUPERNET to outside it"
 }
 
+# --- base images --------------------------------------------------------------------
+
+# The base images the harness knows, as image alias and Debian suite. `up` makes
+# $PLEX_IMAGE (debian12); `base NAME` makes any other one beside it.
+BASE_IMAGES=(debian12:bookworm debian13:trixie)
+
+# base_suite prints the Debian suite of a known base image name.
+base_suite() {
+  local b
+  for b in "${BASE_IMAGES[@]}"; do
+    if [[ ${b%%:*} == "$1" ]]; then
+      echo "${b#*:}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+base_names() { printf '%s\n' "${BASE_IMAGES[@]%%:*}" | paste -sd' ' -; }
+
+DEFAULT_IMAGE=$PLEX_IMAGE
+if [[ -z $PLEX_IMAGE_SUITE ]]; then
+  PLEX_IMAGE_SUITE=$(base_suite "$PLEX_IMAGE") ||
+    die "PLEX_IMAGE=$PLEX_IMAGE is not one of the known base images ($(base_names)); set PLEX_IMAGE_SUITE to its Debian suite"
+fi
+
 # --- commands -----------------------------------------------------------------------
 
 lock() {
@@ -252,6 +282,21 @@ cmd_up() {
   printf 'harness ready in %s s\n' "$(since "$t0")" >&2
 }
 
+# cmd_base builds and imports the base image NAME on a harness that is up. It
+# leaves $PLEX_IMAGE (what `up` makes) alone.
+cmd_base() {
+  local name=${1:-} suite
+  [[ -n $name ]] || die "usage: $0 base NAME (one of: $(base_names))"
+  suite=$(base_suite "$name") || die "base $name: unknown base image; the known ones are: $(base_names)"
+  need_root base
+  incus_answers || die "base $name: incusd is not answering; run hack/harness.sh up first"
+  lock
+  local PLEX_IMAGE=$name PLEX_IMAGE_SUITE=$suite t0
+  t0=$(now_us)
+  step "base image $PLEX_IMAGE (Debian $PLEX_IMAGE_SUITE)" image_ensure
+  printf 'base image %s ready in %s s\n' "$PLEX_IMAGE" "$(since "$t0")" >&2
+}
+
 cmd_env() {
   cat <<EOF
 export PLEX_CACHE=$PLEX_CACHE
@@ -267,8 +312,23 @@ export INCUS_DIR=$INCUS_DIR
 EOF
 }
 
+# status_image NAME [missing] prints the base image NAME's line; "missing" also
+# when it does not exist.
+status_image() {
+  # Bash's locals are dynamic: the image_* functions see these.
+  local PLEX_IMAGE=$1 PLEX_IMAGE_SUITE=$PLEX_IMAGE_SUITE fp
+  if [[ $1 != "$DEFAULT_IMAGE" ]]; then PLEX_IMAGE_SUITE=$(base_suite "$1"); fi
+  fp=$(image_alias_target)
+  if [[ -n $fp ]]; then
+    printf 'image      %s -> %s (inputs %s; current inputs %s)\n' "$PLEX_IMAGE" "${fp:0:12}" \
+      "$(incus image get-property "$fp" user.plex.inputs 2>/dev/null | cut -c1-12)" "$(image_inputs_hash | cut -c1-12)"
+  elif [[ -n ${2:-} ]]; then
+    printf 'image      %s missing\n' "$PLEX_IMAGE"
+  fi
+}
+
 cmd_status() {
-  local pid fp
+  local pid
   printf 'cache      %s\n' "$PLEX_CACHE"
   printf 'route      %s\n' "$(ip route show "$PLEX_SUPERNET" 2>/dev/null | head -1 || true)"
   if nft list table inet plex_harness >/dev/null 2>&1; then
@@ -285,13 +345,13 @@ cmd_status() {
   printf 'lxcfs      %s\n' "$(mountpoint -q /var/lib/lxcfs && echo mounted || echo 'not mounted')"
   printf 'pool       %s\n' "$(incus storage list -f csv -c nDs 2>/dev/null | grep "^$PLEX_POOL," || echo missing)"
   printf 'bridge     %s\n' "$(incus network list -f csv -c n4s 2>/dev/null | grep "^$PLEX_BRIDGE," || echo missing)"
-  fp=$(image_alias_target)
-  if [[ -n $fp ]]; then
-    printf 'image      %s -> %s (inputs %s; current inputs %s)\n' "$PLEX_IMAGE" "${fp:0:12}" \
-      "$(incus image get-property "$fp" user.plex.inputs 2>/dev/null | cut -c1-12)" "$(image_inputs_hash | cut -c1-12)"
-  else
-    printf 'image      %s missing\n' "$PLEX_IMAGE"
-  fi
+  local b seen=' '
+  for b in "$DEFAULT_IMAGE" $(base_names); do
+    [[ $seen == *" $b "* ]] && continue
+    seen+="$b "
+    # The default image always; the other known bases when they were built.
+    status_image "$b" "$([[ $b == "$DEFAULT_IMAGE" ]] && echo missing)"
+  done
   printf 'instances\n'
   incus list -f csv -c ns4 2>/dev/null | sed 's/^/  /'
 }
@@ -333,10 +393,14 @@ main() {
     shift
     cmd_down "$@"
     ;;
+  base)
+    shift
+    cmd_base "$@"
+    ;;
   env) cmd_env ;;
   status) cmd_status ;;
   *)
-    echo "usage: $0 up | down [--all] | env | status" >&2
+    echo "usage: $0 up | down [--all] | base NAME | env | status" >&2
     exit 2
     ;;
   esac

@@ -1,15 +1,24 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2034 # IMAGE_BUILD_WORK is read by hack/harness.sh's exit trap
-# The harness base image: a Debian 12 system-container image built with
-# debootstrap, cached by a hash of its inputs, imported into Incus under an
+# The harness base images: Debian system-container images (debian12 from
+# bookworm; debian13 from trixie) built with debootstrap, cached by a hash of its inputs, imported into Incus under an
 # alias. Sourced by hack/harness.sh, which provides say/run_logged/die and the
 # PLEX_* settings.
 
 # The image is rebuilt when its inputs hash changes: this version, the suite,
 # and every file under image/ (packages, templates, metadata, overlay,
-# customize.sh). Bump the version when image_build below changes what it makes.
+# customize.sh) and under the suite's own image.<suite>/ (see image_suite_dir).
+# Bump the version when image_build below changes what it makes.
 IMAGE_SCRIPT_VERSION=2
 IMAGE_DIR="$HARNESS_DIR/image"
+
+# image_suite_dir prints the suite's own overlay (image.<suite>/rootfs, copied
+# over image/rootfs), or nothing. It lives beside image/ so that adding one
+# for a suite leaves the other suites' inputs hashes alone.
+image_suite_dir() {
+  local d="$HARNESS_DIR/image.$PLEX_IMAGE_SUITE"
+  if [[ -d $d ]]; then echo "$d"; fi
+}
 
 # image_packages prints the --include list for debootstrap, comma-separated.
 image_packages() {
@@ -26,6 +35,14 @@ image_inputs_hash() {
       echo "== $f"
       cat "$f"
     done)
+    local suite_dir
+    suite_dir=$(image_suite_dir)
+    if [[ -n $suite_dir ]]; then
+      (cd "$suite_dir" && find . -type f | LC_ALL=C sort | while read -r f; do
+        echo "== $PLEX_IMAGE_SUITE $f"
+        cat "$f"
+      done)
+    fi
   } | sha256sum | cut -d' ' -f1
 }
 
@@ -80,6 +97,9 @@ image_build() {
 
   t=$(now_us)
   cp -a "$IMAGE_DIR/rootfs/." "$rootfs/"
+  local suite_dir
+  suite_dir=$(image_suite_dir)
+  if [[ -n $suite_dir ]]; then cp -a "$suite_dir/rootfs/." "$rootfs/"; fi
   cp "$IMAGE_DIR/customize.sh" "$rootfs/tmp/plex-customize.sh"
   mount -t proc proc "$rootfs/proc"
   run_logged image-customize chroot "$rootfs" /bin/sh /tmp/plex-customize.sh
