@@ -185,7 +185,7 @@ e2e-cluster: images bake build
 		rc=$$?; hack/incus-cluster.sh down; exit $$rc
 # --- end incus cluster ---
 
-# ---- conformance (issue 17) ------------------------------------------------------
+# ---- conformance ------------------------------------------------------------------
 # The upstream conformance suite (k8s.io/kubernetes/test/e2e) against a fresh
 # 1+2 plex, offline. Hours long: not part of `make test`. A short run narrows
 # the focus, e.g. make conformance CONFORMANCE_FOCUS='\[sig-node\] Pods.*\[Conformance\]'
