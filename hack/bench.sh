@@ -91,18 +91,25 @@ bake() {
 }
 release_runtime=(--containerd-version "$CONTAINERD_VERSION" --runc-version "$RUNC_VERSION" --runtime-artifacts "$RUNTIME_ARTIFACTS")
 
-# up_image IMAGE: up 1+2 from IMAGE, RUNS times; the median goes in the row
-# "up 1+2 IMAGE", with the phases of the last run and the runtime it shows.
-up_image() {
-  local t ut=()
-  spec 2 "$1"
+# ups ROW: RUNS ups of the spec from a plex that is down; ROW gets the
+# median and the times are printed. The last up's log is $work/up.log.
+ups() {
+  local t times=()
   for _ in $(seq "$RUNS"); do
     $BIN down plexbench >/dev/null
     t=$(now); $BIN up -f "$work/bench.yaml" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
-    ut+=("$(since "$t")")
+    times+=("$(since "$t")")
   done
-  result["up 1+2 $1"]=$(printf '%s\n' "${ut[@]}" | median)
-  echo "up 1+2 on $1: ${ut[*]} s ($($BIN status plexbench | awk 'NR == 2 {print $NF}')); phases of the last:"
+  result["$1"]=$(printf '%s\n' "${times[@]}" | median)
+  echo "$1: ${times[*]} s"
+}
+
+# up_image IMAGE: up 1+2 from IMAGE, RUNS times; the median goes in the row
+# "up 1+2 IMAGE", with the phases of the last run and the runtime it shows.
+up_image() {
+  spec 2 "$1"
+  ups "up 1+2 $1"
+  echo "runtime: $($BIN status plexbench | awk 'NR == 2 {print $NF}'); phases of the last up:"
   grep '✓' "$work/up.log" | sed 's/^/  /'
   $BIN down plexbench >/dev/null
 }
@@ -142,14 +149,7 @@ last=""
 for workers in $WORKERS; do
   last=$workers
   spec "$workers"
-  times=()
-  for _ in $(seq "$RUNS"); do
-    $BIN down plexbench >/dev/null
-    t=$(now); $BIN up -f "$work/bench.yaml" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
-    times+=("$(since "$t")")
-  done
-  result["up 1+$workers"]=$(printf '%s\n' "${times[@]}" | median)
-  echo "up 1+$workers: ${times[*]} s"
+  ups "up 1+$workers"
   if [ "$workers" = 2 ]; then
     echo "phases of the last up 1+2:"
     grep '✓' "$work/up.log" | sed 's/^/  /'
