@@ -205,7 +205,7 @@ func (o *Options) completeRuntime() []error {
 	if m := releaseVersionRE.FindStringSubmatch(o.ContainerdVersion); m == nil {
 		errs = append(errs, fmt.Errorf("--containerd-version %q is not a release version like %s (or %q for the base's package)", o.ContainerdVersion, DefaultContainerdVersion, ContainerdDistro))
 	} else if m[1] != "2" {
-		errs = append(errs, fmt.Errorf("--containerd-version %q: plex configures containerd 2.x (config schema version 3); give a 2.x release like %s, or %q for the base's package", o.ContainerdVersion, DefaultContainerdVersion, ContainerdDistro))
+		errs = append(errs, fmt.Errorf("--containerd-version %q: plex writes the config of containerd 2.x (schema version 3 or 4); give a 2.x release like %s, or %q for the base's package", o.ContainerdVersion, DefaultContainerdVersion, ContainerdDistro))
 	} else {
 		o.ContainerdVersion = "v" + strings.TrimPrefix(o.ContainerdVersion, "v")
 	}

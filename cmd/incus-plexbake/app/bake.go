@@ -21,9 +21,10 @@ alias <base>_<type> (BASE without its remote, lowercased, other characters
 as '-': images:debian/12/cloud gives debian-12-cloud_kube).
 
 Types: kube (containerd 2.x and runc of --containerd-version and
---runc-version, with plex's own containerd config (schema version 3) and
-systemd unit; CNI plugins from the base's packages; kubeadm, kubelet and
-kubectl of --kubernetes-version; kubelet enabled), and registry (the CNCF
+--runc-version, with plex's own systemd unit and containerd config, in the
+schema version that containerd writes itself: 3, or 4 from 2.4; CNI plugins
+from the base's packages; kubeadm, kubelet and kubectl of
+--kubernetes-version; kubelet enabled), and registry (the CNCF
 distribution registry from the base's packages, for the read-through cache
 of plex-registry; the version flags do not apply).
 
