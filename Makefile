@@ -92,8 +92,8 @@ test-debian13: images bake-debian13 build
 	PLEX_TEST_INCUS=1 go test -tags e2e -count=1 -timeout 20m -v -run 'TestDebian13$$' ./test/e2e/
 # ---- end debian13 -------------------------------------------------------------------
 
-## integration: unit + integration tests against the harness incusd
-integration: harness build artifacts runtime-artifacts
+## integration: unit + integration tests against the harness incusd (the preload bake pulls from $(REGISTRY))
+integration: harness build artifacts runtime-artifacts images
 	hack/aptproxy.sh up
 	PLEX_TEST_INCUS=1 go test -p 1 -count=1 -timeout 40m ./...
 
@@ -122,7 +122,7 @@ lint:
 clean:
 	rm -rf $(BIN)
 
-## bench: time up (1+1, 1+2, 1+4), join, plain incus launch, snapshot and restore (1+2) and a snapshot's disk; medians of 3
+## bench: time up (1+1…1+8), join, bakes, plain incus launch, snapshot and restore, containerd 2 vs 1.6, images preloaded; medians of 3
 bench: images bake build
 	hack/bench.sh
 

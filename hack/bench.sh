@@ -19,6 +19,10 @@
 #     2.x and runc from their releases) beside debian12_kube_distro, baked
 #     with the base's packaged containerd 1.6 and runc. `hack/bench.sh
 #     runtime` runs this comparison (and the BASES rows below) alone.
+#   - the control-plane images preloaded: debian12_kube_preload, baked with
+#     --preload-images (from PRELOAD_MIRROR, the harness registry): its cold
+#     bake (one run) and size, up 1+2 and a join (medians), beside the same
+#     up and join from debian12_kube. `hack/bench.sh preload` runs this alone.
 #   - optionally, up 1+2 from other bases too, and their node image's size:
 #     BASES="debian12 debian13" adds the rows "up 1+2 debian13_kube" and
 #     "image MiB debian13" (it bakes debian13_kube if needed; the base image
@@ -38,8 +42,9 @@ APT_PROXY=${APT_PROXY:-http://10.212.0.1:3142}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
 RUNTIME_ARTIFACTS=${RUNTIME_ARTIFACTS:-$PLEX_CACHE/runtime/$CONTAINERD_VERSION-$RUNC_VERSION/bin}
+PRELOAD_MIRROR=${PRELOAD_MIRROR:-http://10.212.0.1:5000}
 MODE=${1:-all}
-case $MODE in all | runtime) ;; *) echo "usage: hack/bench.sh [all|runtime]" >&2; exit 2 ;; esac
+case $MODE in all | runtime | preload) ;; *) echo "usage: hack/bench.sh [all|runtime|preload]" >&2; exit 2 ;; esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"; $BIN down plexbench --kubeconfig "$work/kc" >/dev/null 2>&1 || true' EXIT
 export KUBECONFIG="$work/kc"
@@ -123,6 +128,38 @@ runtime_compare() {
   up_image debian12_kube_distro
 }
 
+# up_join IMAGE: up 1+2 from IMAGE, RUNS times, then RUNS joins of one
+# worker into the last one; rows "up 1+2 IMAGE" and "join IMAGE".
+up_join() {
+  local t i jt=()
+  spec 2 "$1"
+  ups "up 1+2 $1"
+  for i in $(seq "$RUNS"); do
+    t=$(now); $BIN join -f "$work/bench.yaml" plexbench "$((3 + i))" >"$work/join.log" 2>&1 || { cat "$work/join.log"; exit 1; }
+    jt+=("$(since "$t")")
+  done
+  result["join $1"]=$(printf '%s\n' "${jt[@]}" | median)
+  echo "join $1: ${jt[*]} s; phases of the last up:"
+  grep '✓' "$work/up.log" | sed 's/^/  /'
+  $BIN down plexbench >/dev/null
+}
+
+# preload_compare [both]: debian12_kube_preload (one cold bake with
+# --preload-images), up 1+2 and join from it; with "both", from
+# debian12_kube too (the full run has those as "up 1+2" and "join 1 worker").
+preload_compare() {
+  local t
+  bake "${release_runtime[@]}"
+  t=$(now)
+  bake "${release_runtime[@]}" --preload-images --preload-mirror "$PRELOAD_MIRROR" --alias debian12_kube_preload --force
+  result["cold bake preload"]=$(since "$t")
+  result["image MiB preload"]=$(incus image list debian12_kube_preload -f csv -c s | sed 's/MiB//' | head -n1)
+  echo "cold bake preload: ${result["cold bake preload"]} s; image ${result["image MiB preload"]} MiB"
+  if [ "${1:-}" = both ]; then up_join debian12_kube; fi
+  up_join debian12_kube_preload
+}
+preload_rows=("up 1+2 debian12_kube" "join debian12_kube" "up 1+2 debian12_kube_preload" "join debian12_kube_preload" "cold bake preload" "image MiB preload")
+
 # other_bases: up 1+2 from each base of BASES but debian12, and its image size.
 extra=()
 other_bases() {
@@ -142,6 +179,14 @@ if [ "$MODE" = runtime ]; then
   echo
   echo "== plex bench: container runtime and bases (median of $RUNS runs, seconds)"
   for k in "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro" "${extra[@]}"; do printf '%-30s %s\n' "$k" "${result[$k]}"; done
+  exit 0
+fi
+
+if [ "$MODE" = preload ]; then
+  preload_compare both
+  echo
+  echo "== plex bench: control-plane images preloaded (median of $RUNS runs, seconds)"
+  for k in "${preload_rows[@]}"; do printf '%-30s %s\n' "$k" "${result[$k]}"; done
   exit 0
 fi
 
@@ -222,11 +267,12 @@ echo "snapshot 1+2: ${st[*]} s; restore 1+2 to all Ready: ${rt[*]} s"
 $BIN down plexbench >/dev/null
 
 runtime_compare
+preload_compare
 other_bases
 
 echo
 echo "== plex bench (median of $RUNS runs, seconds)"
-for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on" "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro" "${extra[@]}"; do
+for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on" "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro" "${preload_rows[@]:2}" "${extra[@]}"; do
   if [ -n "${result[$k]:-}" ]; then printf '%-22s %s\n' "$k" "${result[$k]}"; fi
 done
 if [ "$last" != 1 ] && [ -n "${result["up 1+1"]:-}" ]; then

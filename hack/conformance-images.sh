@@ -13,10 +13,12 @@
 # What each image is here (k8s.io/kubernetes v1.34's test/utils/image/manifest.go):
 #   e2e-test-images/agnhost:2.56          built: agnhost from source, plus busybox's
 #                                         applets (Alpine's shell tools upstream), dig, curl,
-#                                         getent, nc, ip, ss, dash as /bin/sh and bash from
-#                                         Debian, porter's certificate, and the
-#                                         user/group the security-context tests look for
+#                                         getent, nc, ip, ss from Debian, porter's
+#                                         certificate, and the user/group the
+#                                         security-context tests look for
 #   e2e-test-images/busybox:1.37.0-1      substituted: Debian's busybox 1.35 (static)
+#   (every image built on busybox here has Debian's bash as /bin/sh: busybox
+#   1.35's ash drops the envFrom tests' variables such as data-1)
 #   e2e-test-images/jessie-dnsutils:1.7   substituted: busybox + Debian 12's dig/host/nslookup
 #   e2e-test-images/httpd:2.4.38-4, 2.4.39-4
 #                                         substituted: busybox httpd on :80 serving

@@ -248,6 +248,16 @@ func TestRuntimeOptions(t *testing.T) {
 	if s := kubeSettings(Options{ContainerdVersion: "v2.4.2", RuncVersion: "v1.5.3"}); strings.Contains(" "+s["PLEX_PACKAGES"]+" ", " containerd ") || s["PLEX_CONTAINERD_VERSION"] != "2.4.2" {
 		t.Errorf("release settings: %v", s)
 	}
+	for _, o := range []Options{{PreloadImages: true}, {PreloadImages: true, PreloadMirror: "http://10.212.0.1:5000"}, {PreloadImages: true, ContainerdVersion: "distro"}} {
+		c, err := complete(o)
+		s := kubeSettings(c)
+		if err != nil || s["PLEX_PRELOAD_IMAGES"] != "true" || s["PLEX_PRELOAD_MIRROR"] != o.PreloadMirror {
+			t.Errorf("preload %+v: settings %v, %v", o, s, err)
+		}
+	}
+	if _, err := (Options{Type: TypeRegistry, Base: "debian12", PreloadImages: true}).complete(); err == nil || !strings.Contains(err.Error(), "--preload-images") {
+		t.Errorf("a registry bake with --preload-images: %v, want an error naming the flag", err)
+	}
 	for _, c := range []struct {
 		o    Options
 		flag string
@@ -258,6 +268,9 @@ func TestRuntimeOptions(t *testing.T) {
 		{Options{ContainerdVersion: "distro", RuncVersion: "v1.5.3"}, "--runc-version"},
 		{Options{ContainerdVersion: "distro", RuntimeArtifacts: t.TempDir()}, "--runtime-artifacts"},
 		{Options{RuntimeArtifacts: "/nonexistent"}, "--runtime-artifacts"},
+		{Options{PreloadMirror: "http://10.212.0.1:5000"}, "--preload-images"},
+		{Options{PreloadImages: true, PreloadMirror: "10.212.0.1:5000"}, "--preload-mirror"},
+		{Options{PreloadImages: true, PreloadMirror: "http://10.212.0.1:5000/mirror"}, "--preload-mirror"},
 	} {
 		if _, err := complete(c.o); err == nil || !strings.Contains(err.Error(), c.flag) {
 			t.Errorf("%+v: %v, want an error naming %s", c.o, err, c.flag)

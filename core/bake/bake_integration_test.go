@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,34 +159,7 @@ func TestBakeKube(t *testing.T) {
 // checkNode launches a container from the image with the kube profile's
 // settings and checks what a node needs.
 func checkNode(t *testing.T, srv *incus.Server, alias string, props map[string]string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	name := testNodePrefix + randomSuffix()
-	err := srv.CreateInstance(ctx, incus.InstanceSpec{Name: name, Image: alias, Config: map[string]string{
-		"security.privileged": "true", "security.nesting": "true", "raw.lxc": rawLXC,
-		incus.LabelManaged: "true",
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := srv.Delete(context.WithoutCancel(ctx), name); err != nil {
-			t.Errorf("deleting %s: %v", name, err)
-		}
-	}()
-	if err := srv.Start(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	waitRunning(ctx, t, srv, name)
-
-	run := func(cmd ...string) string {
-		t.Helper()
-		out, err := srv.Run(ctx, name, cmd...)
-		if err != nil {
-			t.Errorf("%v", err)
-		}
-		return strings.TrimSpace(out)
-	}
+	run := launchNode(t, srv, alias)
 	if got := run("kubeadm", "version", "-o", "short"); got != props[incus.PropKubernetesVersion] {
 		t.Errorf("kubeadm version -o short = %q, want %q", got, props[incus.PropKubernetesVersion])
 	}
@@ -222,6 +197,40 @@ func checkNode(t *testing.T, srv *incus.Server, alias string, props map[string]s
 	}
 }
 
+// launchNode starts a container from the image with the kube profile's
+// settings, deleted when the test ends, and returns a runner of commands in
+// it that fails the test on an error.
+func launchNode(t *testing.T, srv *incus.Server, alias string) func(cmd ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	name := testNodePrefix + randomSuffix()
+	err := srv.CreateInstance(ctx, incus.InstanceSpec{Name: name, Image: alias, Config: map[string]string{
+		"security.privileged": "true", "security.nesting": "true", "raw.lxc": rawLXC,
+		incus.LabelManaged: "true",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Delete(context.WithoutCancel(ctx), name); err != nil {
+			t.Errorf("deleting %s: %v", name, err)
+		}
+	})
+	if err := srv.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(ctx, t, srv, name)
+	return func(cmd ...string) string {
+		t.Helper()
+		out, err := srv.Run(ctx, name, cmd...)
+		if err != nil {
+			t.Errorf("%v", err)
+		}
+		return strings.TrimSpace(out)
+	}
+}
+
 // waitRunning waits until systemd in the instance has finished booting.
 func waitRunning(ctx context.Context, t *testing.T, srv *incus.Server, name string) {
 	t.Helper()
@@ -235,6 +244,68 @@ func waitRunning(ctx context.Context, t *testing.T, srv *incus.Server, name stri
 		time.Sleep(time.Second)
 	}
 	t.Fatalf("%s did not boot: systemd %q", name, state)
+}
+
+// TestBakeKubePreload bakes a kube image with --preload-images from the
+// harness registry (which holds registry.k8s.io's images under their own
+// names, hack/k8s-images.sh), under an alias of its own, and checks in a
+// node launched from it that kubeadm finds every image it needs in
+// containerd already, unpacked only, and that the bake's mirror is gone.
+func TestBakeKubePreload(t *testing.T) {
+	srv, opts := harnessBake(t)
+	mirror := os.Getenv("PLEX_REGISTRY_MIRROR")
+	if mirror == "" {
+		mirror = "http://10.212.0.1:5000"
+	}
+	u, err := url.Parse(mirror)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", u.Host, 2*time.Second); err != nil {
+		t.Fatalf("the registry %s does not answer (%v): start it and fill it with make images, or set PLEX_REGISTRY_MIRROR", mirror, err)
+	} else {
+		c.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	opts.Alias = testAliasPrefix + "preload-" + randomSuffix()
+	opts.PreloadImages, opts.PreloadMirror = true, mirror
+
+	res, err := Bake(ctx, srv, opts)
+	if res.Fingerprint != "" {
+		defer func() {
+			if err := srv.DeleteImage(context.WithoutCancel(ctx), res.Fingerprint); err != nil {
+				t.Errorf("deleting the test image: %v", err)
+			}
+		}()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("cold bake of %s with the images: image %s in %s", res.Alias, short(res.Fingerprint), res.Elapsed.Round(time.Millisecond))
+	images := strings.Fields(res.Properties[incus.PropPreloadedImages])
+	if !slices.Contains(images, "registry.k8s.io/kube-apiserver:"+opts.KubernetesVersion) || !slices.Contains(images, "registry.k8s.io/pause:3.10.1") {
+		t.Fatalf("%s = %q: want kubeadm's images, kube-apiserver %s and pause 3.10.1 among them", incus.PropPreloadedImages, images, opts.KubernetesVersion)
+	}
+
+	run := launchNode(t, srv, res.Alias)
+	// kubeadm's own preflight asks the CRI for each image before it pulls:
+	// "image exists" for all of them means that init pulls nothing.
+	out := run("sh", "-c", "printf 'apiVersion: kubeadm.k8s.io/v1beta4\\nkind: ClusterConfiguration\\nkubernetesVersion: "+opts.KubernetesVersion+"\\n' >/tmp/preflight.yaml && "+
+		"kubeadm init phase preflight --config /tmp/preflight.yaml --ignore-preflight-errors=all --v=1 2>&1 | grep 'image exists'")
+	for _, img := range images {
+		if !strings.Contains(out, "image exists: "+img+"\n") && !strings.HasSuffix(out, "image exists: "+img) {
+			t.Errorf("kubeadm's preflight does not find %s in the node's containerd:\n%s", img, out)
+		}
+	}
+	// Unpacked layers only (discard_unpacked_layers): the content store
+	// keeps manifests and configs, a few KiB each.
+	if kib, err := strconv.Atoi(strings.Fields(run("du", "-sk", "/var/lib/containerd/io.containerd.content.v1.content") + " x")[0]); err != nil || kib > 2048 {
+		t.Errorf("containerd's content store holds %d KiB (%v): the compressed layers were kept beside the unpacked ones", kib, err)
+	}
+	if got := run("sh", "-c", "ls -A /etc/containerd/certs.d"); got != "" {
+		t.Errorf("the bake left registry configuration in the image: /etc/containerd/certs.d holds %q", got)
+	}
 }
 
 // TestBakeFailureLeavesNothing makes a bake fail in a real instance, once in

@@ -70,6 +70,7 @@ func TestInputsHash(t *testing.T) {
 		"packages":      func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_PACKAGES", "containerd") },
 		"runtime":       func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_RUNTIME", "distro") },
 		"containerd":    func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_CONTAINERD_VERSION", "2.4.3") },
+		"preload":       func(in *Inputs) { in.Settings = withSetting(in.Settings, "PLEX_PRELOAD_IMAGES", "true") },
 	}
 	for name, change := range changes {
 		in := base()
@@ -225,6 +226,58 @@ func TestBakeFlowWithFakeServer(t *testing.T) {
 	}
 	if _, ok := f.images[res.Fingerprint]; ok {
 		t.Errorf("the replaced image %s was not deleted", res.Fingerprint)
+	}
+}
+
+// TestBakePreloadWithFakeServer: --preload-images runs kube-images.sh after
+// the verify, with the mirror's hosts.toml in its environment, and the image
+// lists what it holds.
+func TestBakePreloadWithFakeServer(t *testing.T) {
+	f := newFakeServer()
+	opts := Options{Type: TypeKube, Base: "debian12", KubeArtifacts: artifactDir(t), RuntimeArtifacts: artifactDir(t),
+		PreloadImages: true, PreloadMirror: "http://10.212.0.1:5000"}
+	res, err := Bake(context.Background(), f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify, images, clean := -1, -1, -1
+	for i, c := range f.calls {
+		switch {
+		case strings.HasSuffix(c, "/kube-verify.sh"):
+			verify = i
+		case strings.HasSuffix(c, "/kube-images.sh"):
+			images = i
+		case strings.HasSuffix(c, "/clean.sh"):
+			clean = i
+		}
+	}
+	if !(verify >= 0 && verify < images && images < clean) {
+		t.Errorf("kube-images.sh at %d, want between kube-verify.sh (%d) and clean.sh (%d): %v", images, verify, clean, f.calls)
+	}
+	env := f.env[scriptDir+"/kube-images.sh"]
+	toml := env["PLEX_PRELOAD_HOSTS_TOML"]
+	if env["PLEX_KUBE_VERSION"] != "v1.34.4" || !strings.Contains(toml, `server = "http://10.212.0.1:5000"`) || !strings.Contains(toml, `[host."http://10.212.0.1:5000"]`) {
+		t.Errorf("kube-images.sh's environment %v: want the version, and a hosts.toml with the mirror as host and server (no fallback)", env)
+	}
+	p := f.images[res.Fingerprint]
+	if p[incus.PropPreloadedImages] != "registry.k8s.io/kube-apiserver:v1.34.4 registry.k8s.io/pause:3.10.1" || !strings.Contains(p["description"], "2 images preloaded") {
+		t.Errorf("properties %s=%q, description %q", incus.PropPreloadedImages, p[incus.PropPreloadedImages], p["description"])
+	}
+
+	// Without the flag, no preload and no property.
+	f = newFakeServer()
+	opts.PreloadImages, opts.PreloadMirror = false, ""
+	res, err = Bake(context.Background(), f, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range f.calls {
+		if strings.HasSuffix(c, "/kube-images.sh") {
+			t.Errorf("a bake without --preload-images preloaded: %v", f.calls)
+		}
+	}
+	if v := f.images[res.Fingerprint][incus.PropPreloadedImages]; v != "" {
+		t.Errorf("a bake without --preload-images has %s=%q", incus.PropPreloadedImages, v)
 	}
 }
 

@@ -25,6 +25,9 @@ type fakeServer struct {
 	booted string
 	calls  []string
 	n      int
+	// env is the environment of each command run, by its last argument
+	// (the script's path for the bake's scripts).
+	env map[string]map[string]string
 }
 
 func newFakeServer() *fakeServer {
@@ -33,10 +36,14 @@ func newFakeServer() *fakeServer {
 		images:    map[string]map[string]string{"basefp000000000000": {"os": "Debian", "release": "bookworm"}},
 		aliases:   map[string]string{"debian12": "basefp000000000000"},
 		booted:    "addr=10.0.0.2 \nsystemd running\n",
+		env:       map[string]map[string]string{},
 	}
 	f.exec = func(cmd []string) (string, int) {
 		if strings.HasSuffix(cmd[len(cmd)-1], "kube-provision.sh") {
 			return "plex-fact containerd-version=2.4.2\nplex-fact runc-version=1.5.3\nplex-fact restrict-oom-score-adj=true\n", 0
+		}
+		if strings.HasSuffix(cmd[len(cmd)-1], "kube-images.sh") {
+			return "plex-fact preloaded-images=registry.k8s.io/kube-apiserver:v1.34.4 registry.k8s.io/pause:3.10.1\nplex-fact preloaded-mib=463\n", 0
 		}
 		return "ok\n", 0
 	}
@@ -129,6 +136,7 @@ func (f *fakeServer) Exec(_ context.Context, name string, cmd []string, o incus.
 		f.record("exec boot check")
 	} else {
 		f.record("exec %s", strings.Join(cmd, " "))
+		f.env[cmd[len(cmd)-1]] = o.Env
 	}
 	f.mu.Unlock()
 	out, code := run(cmd)

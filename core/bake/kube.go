@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/plex-dev/plex/core/cloudinit"
 	"github.com/plex-dev/plex/core/incus"
 	"github.com/plex-dev/plex/core/internal/action"
 	"github.com/plex-dev/plex/core/internal/digest"
@@ -36,6 +37,12 @@ func kubeSettings(o Options) map[string]string {
 		"PLEX_CNI_BIN_DIR":            "/usr/lib/cni",
 		"PLEX_CGROUP_DRIVER":          "cgroupfs",
 	}
+	if o.PreloadImages {
+		s["PLEX_PRELOAD_IMAGES"] = "true"
+		if o.PreloadMirror != "" {
+			s["PLEX_PRELOAD_MIRROR"] = o.PreloadMirror
+		}
+	}
 	if o.distroRuntime() {
 		s["PLEX_RUNTIME"] = "distro"
 		s["PLEX_PACKAGES"] = strings.Join(append([]string{"containerd", "runc"}, kubePackages...), " ")
@@ -52,7 +59,7 @@ func kubeSettings(o Options) map[string]string {
 
 func kubeType() nodeType {
 	return nodeType{
-		scripts:    []string{"kube-provision.sh", "kube-verify.sh", "clean.sh"},
+		scripts:    []string{"kube-provision.sh", "kube-verify.sh", "kube-images.sh", "clean.sh"},
 		settings:   kubeSettings,
 		kubernetes: true,
 		middle:     (*baker).kubeActions,
@@ -73,11 +80,52 @@ func (b *baker) kubeActions() []action.Action {
 		}
 		what += fmt.Sprintf("; containerd %s, runc %s from %s", b.o.ContainerdVersion, b.o.RuncVersion, from)
 	}
-	return []action.Action{
+	acts := []action.Action{
 		b.step("binaries", "install "+what, b.installBinaries),
 		b.step("provision", "install packages, configure containerd, sysctls and kubelet", b.kubeProvision),
 		b.step("verify", "verify kubeadm, kubelet and containerd in "+b.instance, b.kubeVerify),
 	}
+	if b.o.PreloadImages {
+		from = "registry.k8s.io"
+		if b.o.PreloadMirror != "" {
+			from = b.o.PreloadMirror + " (registry.k8s.io's mirror, no fallback)"
+		}
+		acts = append(acts, b.step("images", fmt.Sprintf("preload the images of kubeadm init and join %s from %s", b.o.KubernetesVersion, from), b.kubeImages))
+	}
+	return acts
+}
+
+// preloadHostsTOML is containerd's hosts.toml that sends registry.k8s.io to
+// mirror alone, with the mirror as its server too, so that nothing falls
+// back to registry.k8s.io.
+func preloadHostsTOML(mirror string) ([]byte, error) {
+	return cloudinit.HostsTOML("registry.k8s.io", cloudinit.Mirror{URL: mirror, Server: mirror})
+}
+
+// kubeImages pulls the images kubeadm runs into the instance's containerd
+// (kube-images.sh), and keeps their list for the image's properties.
+func (b *baker) kubeImages(ctx context.Context) error {
+	env := map[string]string{"PLEX_KUBE_VERSION": b.o.KubernetesVersion}
+	if b.o.PreloadMirror != "" {
+		toml, err := preloadHostsTOML(b.o.PreloadMirror)
+		if err != nil {
+			return err
+		}
+		env["PLEX_PRELOAD_HOSTS_TOML"] = string(toml)
+	}
+	out, err := b.runScript(ctx, "kube-images.sh", provisionTimeout, env)
+	if err != nil {
+		return fmt.Errorf("preloading the images (--preload-images; --preload-mirror names a mirror of registry.k8s.io): %w", err)
+	}
+	facts := parseFacts(out)
+	if facts["preloaded-images"] == "" {
+		return fmt.Errorf("kube-images.sh reported no images:\n%s", tail(out, 2000))
+	}
+	for k, v := range facts {
+		b.facts[k] = v
+	}
+	b.log.Infof("   %d images, %s MiB unpacked", len(strings.Fields(facts["preloaded-images"])), facts["preloaded-mib"])
+	return nil
 }
 
 func (b *baker) installBinaries(ctx context.Context) error {
@@ -142,8 +190,13 @@ func (b *baker) kubeProperties() map[string]string {
 	if b.facts["restrict-oom-score-adj"] == "true" {
 		p[incus.PropRestrictOOMScoreAdj] = "true"
 	}
+	preloaded := ""
+	if imgs := b.facts["preloaded-images"]; imgs != "" {
+		p[incus.PropPreloadedImages] = imgs
+		preloaded = fmt.Sprintf(", %d images preloaded", len(strings.Fields(imgs)))
+	}
 	bp := b.base.Properties
-	p["description"] = description("plex %s node: %s %s, Kubernetes %s, containerd %s, runc %s (inputs %s)",
-		b.o.Type, bp["os"], bp["release"], b.o.KubernetesVersion, b.facts["containerd-version"], b.facts["runc-version"], short(b.hash))
+	p["description"] = description("plex %s node: %s %s, Kubernetes %s, containerd %s, runc %s%s (inputs %s)",
+		b.o.Type, bp["os"], bp["release"], b.o.KubernetesVersion, b.facts["containerd-version"], b.facts["runc-version"], preloaded, short(b.hash))
 	return p
 }

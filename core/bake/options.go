@@ -55,6 +55,17 @@ type Options struct {
 	DownloadCache string
 	// HTTPClient downloads release binaries; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// PreloadImages pulls the images that kubeadm init and join run
+	// (kubeadm config images list: the control plane, etcd, CoreDNS,
+	// kube-proxy and pause) into a kube image's containerd store, so that
+	// nodes start them without a pull.
+	PreloadImages bool
+	// PreloadMirror is the registry the bake pulls those images from
+	// instead of registry.k8s.io: a mirror of it, as plex's registryMirror
+	// (http://host:port). There is no fallback to registry.k8s.io, so an
+	// air-gapped bake fails at a missing image rather than waiting on the
+	// network. Empty means registry.k8s.io itself.
+	PreloadMirror string
 	// AptProxy is an http:// proxy URL for apt in the transient instance,
 	// for networks where the instance reaches the base's mirror only through
 	// a proxy. It is not left in the image.
@@ -164,6 +175,7 @@ func (o Options) complete() (Options, error) {
 			errs = append(errs, fmt.Errorf("apt proxy %q is not an http:// URL like http://10.0.0.1:3142", o.AptProxy))
 		}
 	}
+	errs = append(errs, o.completePreload()...)
 	if o.Compression == "" {
 		o.Compression = DefaultCompression
 	}
@@ -230,6 +242,24 @@ func (o *Options) completeRuntime() []error {
 	}
 	if o.RuncReleaseURL == "" {
 		o.RuncReleaseURL = DefaultRuncReleaseURL
+	}
+	return errs
+}
+
+// completePreload checks the image preload's options, by their flags.
+func (o *Options) completePreload() []error {
+	var errs []error
+	if o.PreloadImages && o.Type == TypeRegistry {
+		errs = append(errs, fmt.Errorf("--preload-images: a %s image runs no Kubernetes images; leave it out", TypeRegistry))
+	}
+	if o.PreloadMirror == "" {
+		return errs
+	}
+	if !o.PreloadImages {
+		errs = append(errs, fmt.Errorf("--preload-mirror %q is where --preload-images pulls from; give --preload-images too, or leave --preload-mirror out", o.PreloadMirror))
+	}
+	if _, err := preloadHostsTOML(o.PreloadMirror); err != nil {
+		errs = append(errs, fmt.Errorf("--preload-mirror: %w", err))
 	}
 	return errs
 }

@@ -27,6 +27,10 @@ const (
 	PropContainerdVersion = LabelPrefix + "containerd-version"
 	// PropRuncVersion is the runc version, the same way.
 	PropRuncVersion = LabelPrefix + "runc-version"
+	// PropPreloadedImages lists the images a kube image holds in containerd's
+	// store already (space-separated references), when it was baked with
+	// --preload-images.
+	PropPreloadedImages = LabelPrefix + "preloaded-images"
 	// PropRestrictOOMScoreAdj is "true" when the bake found that processes in
 	// the instance cannot lower their oom_score_adj, and so configured
 	// containerd with restrict_oom_score_adj; kube-proxy then needs

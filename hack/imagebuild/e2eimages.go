@@ -75,8 +75,9 @@ func prepareE2E(c component, o *options) (*recipe, error) {
 }
 
 // addBusybox puts Debian's static busybox at /bin/busybox and one symlink per
-// applet in /bin, where nothing else claims the name: the shell, coreutils,
-// nc, wget, httpd… that the tests run inside Alpine-based images.
+// applet in /bin, where nothing else claims the name: coreutils, nc, wget,
+// httpd… that the tests run inside Alpine-based images; and bash as /bin/sh
+// (addShell).
 func addBusybox(o *options, t fileTree) error {
 	src := filepath.Join(o.e2eRoot, "bin/busybox")
 	if _, err := os.Stat(src); err != nil {
@@ -89,20 +90,21 @@ func addBusybox(o *options, t fileTree) error {
 			t.symlink(p, "busybox")
 		}
 	}
-	return nil
+	return addShell(o, t)
 }
 
 // busyboxApplets are the applets linked into /bin: those the e2e tests and
 // their probes call, plus the usual shell tools. (busybox --list would name
 // them all, but running a binary from the root at build time is not wanted.)
 var busyboxApplets = []string{
-	"[", "[[", "ash", "awk", "base64", "basename", "cat", "chmod", "chown", "cp", "cut", "date", "dd", "df", "diff",
-	"dirname", "dmesg", "du", "echo", "egrep", "env", "expr", "false", "fgrep", "find", "grep", "head", "hostname",
-	"httpd", "id", "ip", "kill", "ln", "ls", "md5sum", "mkdir", "mkfifo", "mknod", "mktemp", "mount", "mv", "nc",
-	"netstat", "nproc", "nslookup", "ping", "ping6", "printenv", "printf", "ps", "pwd", "readlink", "realpath",
-	"rm", "rmdir", "sed", "seq", "sh", "sha256sum", "sleep", "sort", "stat", "sync", "tail", "tar", "tee", "test",
-	"timeout", "touch", "tr", "true", "umount", "uname", "uniq", "unlink", "uptime", "wc", "wget", "which",
-	"whoami", "xargs", "yes",
+	"[", "[[", "ash", "awk", "base64", "basename", "cat", "chgrp", "chmod", "chown", "chroot", "cmp", "cp", "cut",
+	"date", "dd", "df", "diff", "dirname", "dmesg", "du", "echo", "egrep", "env", "expr", "false", "fgrep", "find",
+	"free", "grep", "gunzip", "gzip", "head", "hexdump", "hostname", "httpd", "id", "ip", "kill", "ln", "ls", "md5sum",
+	"mkdir", "mkfifo", "mknod", "mktemp", "mount", "mv", "nc", "netstat", "nproc", "nsenter", "nslookup", "od",
+	"pidof", "ping", "ping6", "printenv", "printf", "ps", "pwd", "readlink", "realpath", "rev", "rm", "rmdir", "sed",
+	"seq", "setsid", "sh", "sha1sum", "sha256sum", "sha512sum", "sleep", "sort", "stat", "sync", "sysctl", "tac",
+	"tail", "tar", "tee", "test", "timeout", "top", "touch", "tr", "true", "truncate", "umount", "uname", "uniq",
+	"unlink", "unshare", "uptime", "usleep", "wc", "wget", "which", "whoami", "xargs", "xxd", "yes", "zcat",
 }
 
 // debianTools are the programs of upstream's Alpine-based images that
@@ -110,11 +112,29 @@ var busyboxApplets = []string{
 // and nslookup (bind9-dnsutils); curl; getent (libc-bin; the DNS tests'
 // /etc/hosts probe); OpenBSD's nc (the Services tests run `nc -v -t -w 2`,
 // which busybox's nc refuses); ip and ss (iproute2; the NodePort tests run
-// `ss -ant46`); and dash as /bin/sh, with bash beside it (upstream has
-// both): Debian's static busybox shell runs its own applet for any command
-// name it knows, whatever PATH says, so under it `nc` would be busybox's.
+// `ss -ant46`). The shell is addShell's.
 var debianTools = []string{"usr/bin/dig", "usr/bin/host", "usr/bin/nslookup", "usr/bin/curl", "usr/bin/getent",
-	"bin/nc.openbsd", "bin/ip", "bin/ss", "bin/dash", "bin/bash"}
+	"bin/nc.openbsd", "bin/ip", "bin/ss"}
+
+// addShell puts Debian's bash, with its libraries, at /bin/bash and
+// /bin/sh. Upstream's shell is busybox's ash 1.37; Debian's static busybox
+// (ash 1.35) does not do for it:
+//   - it drops environment variables whose names are not shell identifiers
+//     before it runs a command, so `sh -c env` in the envFrom tests never
+//     shows data-1=value-1 (dash drops them too; bash passes them on);
+//   - it runs its own applet for any command name it knows, whatever PATH
+//     says, so under it `nc` would be busybox's, not OpenBSD's.
+func addShell(o *options, t fileTree) error {
+	c := &rootCollector{root: o.e2eRoot, tree: t, scanned: map[string]bool{}}
+	if err := c.add("bin/bash"); err != nil {
+		return fmt.Errorf("%w (unpack Debian's bash with its libraries into --e2e-root)", err)
+	}
+	if err := c.closure(); err != nil {
+		return err
+	}
+	t.symlink("bin/sh", "bash")
+	return nil
+}
 
 // addDebianTools copies debianTools, with every library they need, from
 // --e2e-root, over busybox's applets of the same names.
@@ -122,15 +142,14 @@ func addDebianTools(o *options, t fileTree) error {
 	c := &rootCollector{root: o.e2eRoot, tree: t, scanned: map[string]bool{}}
 	for _, b := range debianTools {
 		if err := c.add(b); err != nil {
-			return fmt.Errorf("%w (unpack Debian's bind9-dnsutils, curl, libc-bin, netcat-openbsd, iproute2, dash and bash with their libraries into --e2e-root)", err)
+			return fmt.Errorf("%w (unpack Debian's bind9-dnsutils, curl, libc-bin, netcat-openbsd and iproute2 with their libraries into --e2e-root)", err)
 		}
 	}
 	if err := c.closure(); err != nil {
 		return err
 	}
-	// Debian's alternatives and /bin/sh, which dpkg-deb -x does not create.
+	// Debian's alternative, which dpkg-deb -x does not create.
 	t.symlink("bin/nc", "nc.openbsd")
-	t.symlink("bin/sh", "dash")
 	for _, f := range []string{"etc/protocols", "etc/services"} {
 		if _, err := os.Stat(filepath.Join(o.e2eRoot, f)); err == nil {
 			t.copyFile(f, filepath.Join(o.e2eRoot, f), 0o644)

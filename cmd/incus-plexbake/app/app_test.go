@@ -54,7 +54,7 @@ func TestHelp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"incus plexbake bake kube debian12", "--kube-artifacts", "--runtime-artifacts", "--containerd-version distro", "--runc-version"} {
+	for _, want := range []string{"incus plexbake bake kube debian12", "--kube-artifacts", "--runtime-artifacts", "--containerd-version distro", "--runc-version", "--preload-images", "--preload-mirror"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bake --help has no %q:\n%s", want, out)
 		}
@@ -71,6 +71,7 @@ func TestRuntimeFlags(t *testing.T) {
 		{"--containerd-version", "1.7.27"},
 		{"--runc-version", "latest"},
 		{"--containerd-version", "distro", "--runc-version", "v1.5.3"},
+		{"--preload-images", "--preload-mirror", "registry.example"},
 	} {
 		_, _, err := run(t, append([]string{"bake", "kube", "debian12", "--dry-run"}, args...)...)
 		if err == nil || !strings.Contains(err.Error(), args[len(args)-2]) {

@@ -39,6 +39,13 @@ comparison. Packages come from the base's own mirror, fetched by the
 transient instance; --apt-proxy sends them through an HTTP proxy
 (apt-cacher-ng).
 
+--preload-images pulls the images kubeadm init and join run (the control
+plane, etcd, CoreDNS, kube-proxy and pause of --kubernetes-version) into
+the image's containerd, as kind's node images hold them: nodes then start
+them without a pull, and the registry mirrors are used for the workload
+only. They come from registry.k8s.io, or from --preload-mirror URL, a
+mirror of it (no fallback to registry.k8s.io).
+
 If the alias's image was baked from the same inputs (base image, binaries,
 provisioning scripts, settings), nothing is done; --force bakes again. On
 failure everything the bake made (the transient instance, a published image)
@@ -57,6 +64,9 @@ before baking the alias again.`,
   # air-gapped, containerd and runc too (hack/runtime-artifacts.sh builds them)
   incus plexbake bake kube debian12 --kube-artifacts /var/cache/plex-dev/k8s/v1.34.4/bin \
       --runtime-artifacts /var/cache/plex-dev/runtime/v2.4.2-v1.5.3/bin --apt-proxy http://10.212.0.1:3142
+
+  # the control-plane images inside the image, pulled from a mirror of registry.k8s.io
+  incus plexbake bake kube debian12 --preload-images --preload-mirror http://10.212.0.1:5000
 
   # the base's packaged containerd and runc, under another alias
   incus plexbake bake kube debian12 --containerd-version distro --alias debian12_kube_distro
@@ -104,6 +114,8 @@ before baking the alias again.`,
 	// alone is not a conflict.
 	f.StringVar(&o.RuncVersion, "runc-version", "", "runc release (default "+bake.DefaultRuncVersion+"; not with --containerd-version distro)")
 	f.StringVar(&o.RuntimeArtifacts, "runtime-artifacts", "", "directory with containerd, containerd-shim-runc-v2 and runc of those versions (default: download the upstream releases)")
+	f.BoolVar(&o.PreloadImages, "preload-images", false, "pull the images of kubeadm init and join into the image's containerd (kube only)")
+	f.StringVar(&o.PreloadMirror, "preload-mirror", "", "registry to pull --preload-images from instead of registry.k8s.io, like http://10.212.0.1:5000 (no fallback)")
 	f.StringVar(&o.AptProxy, "apt-proxy", "", "HTTP proxy for apt in the transient instance, like http://10.212.0.1:3142 (not kept in the image)")
 	f.StringVar(&o.Compression, "compression", bake.DefaultCompression, "image compression: zstd (144 MiB for the kube image), none (479 MiB, a few seconds faster to bake and to launch the first time), gzip, xz")
 	f.BoolVar(&o.Force, "force", false, "bake even if the image is up to date")

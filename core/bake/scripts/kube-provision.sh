@@ -141,8 +141,8 @@ esac
 mkdir -p /etc/containerd "$PLEX_CONTAINERD_CONFIG_PATH"
 case $PLEX_RUNTIME in
 release)
-  # containerd 2.x: plex's own config in the version 3 schema, and plex's
-  # own unit. Everything not set here keeps containerd's default.
+  # containerd 2.x: plex's own config, in the schema version this
+  # containerd writes (3 or 4), and plex's own unit. Everything not set here keeps containerd's default.
   step "containerd config, plex's own (restrict_oom_score_adj=$restrict)"
   for b in containerd containerd-shim-runc-v2 runc; do
     [ -x "/usr/local/bin/$b" ] || {
@@ -169,6 +169,10 @@ version = $schema
 
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = 'overlayfs'
+  # An image keeps its unpacked layers only, not the compressed blobs
+  # beside them: less disk for every pull, and an image baked with
+  # --preload-images grows by the unpacked size alone.
+  discard_unpacked_layers = true
 
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = '$PLEX_SANDBOX_IMAGE'

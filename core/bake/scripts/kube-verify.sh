@@ -39,6 +39,7 @@ if [ "$PLEX_RUNTIME" = release ]; then
   journalctl -u containerd -b --no-pager 2>/dev/null | grep -q 'Configuration migrated' &&
     fail "containerd migrated its config at start: $(journalctl -u containerd -b --no-pager | grep 'Configuration migrated' | tail -n1)"
   has "sandbox = $q$PLEX_SANDBOX_IMAGE$q" "the pinned sandbox image"
+  has 'discard_unpacked_layers = true' "pulled images keep their unpacked layers only"
   has "\[plugins\.'io\.containerd\.cri\.v1\.runtime'\.containerd\.runtimes\.runc\]" "the runc runtime"
   has "bin_dirs = \[$q/opt/cni/bin$q\]" "the CNI plugins"
   got=$(containerd --version | awk '{print $3}')
