@@ -9,7 +9,9 @@
 #                                            agnhost  (k8s.io/kubernetes/test/images/agnhost)
 #                                            sample-apiserver (k8s.io/sample-apiserver at the staging
 #                                                      version, for the Aggregator spec)
-#   $PLEX_CACHE/conformance/<VERSION>/src/   wrapper modules (e2e, sample-apiserver, ginkgo)
+#                                            nnp      (k8s.io/kubernetes/test/images/nonewprivs,
+#                                                      for the nonewprivs image)
+#   $PLEX_CACHE/conformance/<VERSION>/src/   wrapper modules (e2e, sample-apiserver, nnp, ginkgo)
 #   $PLEX_CACHE/logs/                        one log per run
 #
 # e2e.test and agnhost come from one wrapper module like hack/k8s-artifacts.sh's
@@ -64,11 +66,13 @@ recipe_e2e() {
 recipe_sampleapiserver() {
   printf 'sample-apiserver %s go %s recipe 1\n' "${STAGING_VERSION}" "${GO_VERSION}"
 }
+recipe_nnp() { printf 'nnp kubernetes %s go %s recipe 1\n' "${VERSION}" "${GO_VERSION}"; }
 recipe_ginkgo() { printf 'ginkgo %s go %s recipe 1\n' "${GINKGO_VERSION}" "${GO_VERSION}"; }
 bins_e2e()    { printf '%s\n' e2e.test agnhost; }
 bins_ginkgo() { echo ginkgo; }
 bins_sampleapiserver() { echo sample-apiserver; }
-GROUPS_ALL=(e2e ginkgo sampleapiserver)
+bins_nnp() { echo nnp; }
+GROUPS_ALL=(e2e ginkgo sampleapiserver nnp)
 
 BUILD_FORCE="${PLEX_CONFORMANCE_FORCE:-0}"
 
@@ -137,6 +141,23 @@ build_sampleapiserver() {
   done_step
 }
 
+# --- nnp (the nonewprivs image's program) ---------------------------------------
+
+build_nnp() {
+  local dir="${SRC}/nnp"
+  # k8s.io/kubernetes/test/images/nonewprivs prints its effective uid; the
+  # image makes it setuid root, and the AllowPrivilegeEscalation spec checks
+  # that no_new_privs keeps it at the pod's uid. Its own wrapper, so that
+  # e2e.test's stays untouched.
+  step "nnp ${VERSION}: wrapper module, go get, go build"
+  k8s_wrapper_gomod "${dir}" "${VERSION}" plex.local/nnp-build hack/conformance-artifacts.sh >/dev/null
+  wrapper "${dir}" "${K8S_WRAPPER_GOMOD}" "k8s.io/kubernetes/test/images/nonewprivs@${VERSION}"
+  mkdir -p "${dir}/out"
+  (cd "${dir}" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o out/nnp k8s.io/kubernetes/test/images/nonewprivs)
+  mv -f "${dir}/out/nnp" "${BIN}/"
+  done_step
+}
+
 # --- ginkgo ---------------------------------------------------------------------
 
 build_ginkgo() {
@@ -156,13 +177,13 @@ step "check"
 "${BIN}/e2e.test" --version
 "${BIN}/ginkgo" version
 "${BIN}/agnhost" --help 2>&1 | sed -n 1p
-for b in e2e.test ginkgo agnhost sample-apiserver; do
+for b in e2e.test ginkgo agnhost sample-apiserver nnp; do
   if readelf -l "${BIN}/${b}" 2>/dev/null | grep 'Requesting program interpreter' >/dev/null; then
     echo "conformance-artifacts: ${b} is dynamically linked" >&2; exit 1
   fi
 done
 done_step
-for b in e2e.test ginkgo agnhost sample-apiserver; do
+for b in e2e.test ginkgo agnhost sample-apiserver nnp; do
   printf '    %-16s %6.1f MB\n' "${b}" "$(($(stat -c %s "${BIN}/${b}") / 100000))e-1"
 done
 echo "conformance-artifacts: done in $((SECONDS - T_ALL)) s; binaries in ${BIN}"

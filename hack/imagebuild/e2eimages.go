@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -40,6 +41,7 @@ func e2eImages() []e2eImage {
 		{"e2e-test-images/nginx", "1.14-4", webServer("/usr/share/nginx/html", "<html><body><h1>Welcome to nginx!</h1></body></html>\n")},
 		{"e2e-test-images/nginx", "1.15-4", webServer("/usr/share/nginx/html", "<html><body><h1>Welcome to nginx! (new)</h1></body></html>\n")},
 		{"e2e-test-images/nonroot", "1.4", buildNonRoot},
+		{"e2e-test-images/nonewprivs", "1.3", buildNonewprivs},
 		{"e2e-test-images/nautilus", "1.7", demoServer("nautilus")},
 		{"e2e-test-images/kitten", "1.7", demoServer("kitten")},
 		// The Aggregator spec: the sample API server and the etcd beside it.
@@ -221,6 +223,22 @@ func buildNonRoot(o *options, t fileTree, cfg *v1.Config) error {
 	}
 	cfg.User = "1234"
 	cfg.Cmd = []string{"sh"}
+	return nil
+}
+
+// buildNonewprivs: upstream's is Alpine with test/images/nonewprivs as
+// /usr/local/bin/nnp, setuid root; it prints its effective uid, which
+// no_new_privs (allowPrivilegeEscalation: false) keeps at the pod's.
+func buildNonewprivs(o *options, t fileTree, cfg *v1.Config) error {
+	bin := filepath.Join(o.e2eBinDir, "nnp")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("nnp: %w (run hack/conformance-artifacts.sh first)", err)
+	}
+	if err := addBusybox(o, t); err != nil {
+		return err
+	}
+	t.copyFile("usr/local/bin/nnp", bin, fs.ModeSetuid|0o755)
+	cfg.Cmd = []string{"nnp"}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +18,7 @@ func fakeE2E(t *testing.T) *options {
 		"bin/sample-apiserver":  "sample-apiserver",
 		"k8s/etcd":              "etcd",
 		"bin/agnhost":           "agnhost",
+		"bin/nnp":               "nnp",
 		"root/bin/busybox":      "busybox",
 		"root/usr/bin/dig":      "dig",
 		"root/usr/bin/host":     "host",
@@ -92,6 +94,9 @@ func TestE2EImages(t *testing.T) {
 				t.Errorf("%s lacks /%s (the ConfigMap binary data and Sysctls specs run it)", ref, a)
 			}
 		}
+	}
+	if e := e2eRecipe(t, o, "e2e-test-images/nonewprivs:1.3").tree["usr/local/bin/nnp"]; e.mode&fs.ModeSetuid == 0 || e.src == "" {
+		t.Errorf("nonewprivs' /usr/local/bin/nnp is %+v, want the built nnp, setuid", e)
 	}
 	if e := ag.tree["bin/nc"]; e.linkname != "nc.openbsd" {
 		t.Errorf("/bin/nc -> %q, want Debian's nc.openbsd (busybox's takes other flags)", e.linkname)

@@ -90,7 +90,10 @@ func (t fileTree) tarball() ([]byte, error) {
 			Format:  tar.FormatPAX,
 		}
 		if e.mode&fs.ModeSticky != 0 {
-			hdr.Mode = int64(e.mode.Perm()) | 0o1000
+			hdr.Mode |= 0o1000
+		}
+		if e.mode&fs.ModeSetuid != 0 {
+			hdr.Mode |= 0o4000
 		}
 		var data []byte
 		switch {

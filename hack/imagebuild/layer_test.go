@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -35,6 +36,7 @@ func TestLayerIsDeterministic(t *testing.T) {
 func TestTarballHasParentsAndModes(t *testing.T) {
 	tree := baseTree()
 	tree.file("usr/local/bin/x", 0o755, []byte("x"))
+	tree.file("usr/local/bin/suid", fs.ModeSetuid|0o755, []byte("s"))
 	tree.symlink("usr/sbin/iptables", "iptables-nft")
 	raw, err := tree.tarball()
 	if err != nil {
@@ -63,6 +65,7 @@ func TestTarballHasParentsAndModes(t *testing.T) {
 		{"usr/", tar.TypeDir, 0o755},
 		{"usr/local/bin/", tar.TypeDir, 0o755},
 		{"usr/local/bin/x", tar.TypeReg, 0o755},
+		{"usr/local/bin/suid", tar.TypeReg, 0o4755},
 		{"usr/sbin/iptables", tar.TypeSymlink, 0o777},
 		{"etc/passwd", tar.TypeReg, 0o644},
 		{"etc/nsswitch.conf", tar.TypeReg, 0o644},
