@@ -303,6 +303,10 @@ func TestBakeKubePreload(t *testing.T) {
 	if kib, err := strconv.Atoi(strings.Fields(run("du", "-sk", "/var/lib/containerd/io.containerd.content.v1.content") + " x")[0]); err != nil || kib > 2048 {
 		t.Errorf("containerd's content store holds %d KiB (%v): the compressed layers were kept beside the unpacked ones", kib, err)
 	}
+	// The list that keeps plex's boot-time pull (core/nodefiles) from running.
+	if got := strings.Fields(run("cat", "/etc/plex/preloaded-images")); !slices.Equal(got, images) {
+		t.Errorf("/etc/plex/preloaded-images lists %q, the image property %q", got, images)
+	}
 	if got := run("sh", "-c", "ls -A /etc/containerd/certs.d"); got != "" {
 		t.Errorf("the bake left registry configuration in the image: /etc/containerd/certs.d holds %q", got)
 	}

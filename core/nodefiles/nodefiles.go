@@ -169,6 +169,12 @@ func NetworkUnit(address, gateway string, prefixLen int) ([]byte, error) {
 const (
 	PrePullUnitName = "plex-prepull.service"
 	PrePullUnitPath = "/etc/systemd/system/" + PrePullUnitName
+	// PreloadedImagesPath lists the images a node image holds already
+	// (incus plexbake --preload-images; its kube-images.sh writes it). The
+	// pull unit does not run where it exists: kubeadm's pull asks the
+	// registry again for every image, and containerd would fetch the
+	// compressed layers that the image left out.
+	PreloadedImagesPath = "/etc/plex/preloaded-images"
 )
 
 var kubeVersionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$`)
@@ -188,7 +194,8 @@ func PrePullUnit(version string) ([]byte, error) {
 		"[Unit]\n" +
 		"Description=plex: pull the control-plane images while the plex boots\n" +
 		"After=containerd.service\n" +
-		"Wants=containerd.service\n\n" +
+		"Wants=containerd.service\n" +
+		"ConditionPathExists=!" + PreloadedImagesPath + "\n\n" +
 		"[Service]\n" +
 		"Type=simple\n" +
 		"ExecStart=/usr/bin/kubeadm config images pull --kubernetes-version " + version + "\n"), nil

@@ -149,7 +149,8 @@ func TestFilesPrePull(t *testing.T) {
 			link = &fs[i]
 		}
 	}
-	if unit == nil || !strings.Contains(string(unit.Content), "ExecStart=/usr/bin/kubeadm config images pull --kubernetes-version v1.34.4\n") || !strings.Contains(string(unit.Content), "Type=simple") {
+	if unit == nil || !strings.Contains(string(unit.Content), "ExecStart=/usr/bin/kubeadm config images pull --kubernetes-version v1.34.4\n") || !strings.Contains(string(unit.Content), "Type=simple") ||
+		!strings.Contains(string(unit.Content), "ConditionPathExists=!/etc/plex/preloaded-images\n") {
 		t.Errorf("unit: %+v", unit)
 	}
 	if link == nil || link.Link != PrePullUnitPath {

@@ -10,6 +10,8 @@
 # file names, for this pull only: the file is removed again, and the node's
 # mirrors stay plex's to write at node creation.
 #
+# Writes the list to /etc/plex/preloaded-images.
+#
 # Env: PLEX_KUBE_VERSION; PLEX_PRELOAD_HOSTS_TOML (optional).
 set -eu
 
@@ -32,6 +34,11 @@ images=$(kubeadm config images list --kubernetes-version "$PLEX_KUBE_VERSION")
 before=$(du -sm /var/lib/containerd | cut -f1)
 kubeadm config images pull --kubernetes-version "$PLEX_KUBE_VERSION" --cri-socket "$sock"
 after=$(du -sm /var/lib/containerd | cut -f1)
+
+# The list, for the node: plex's boot-time pull (plex-prepull.service,
+# core/nodefiles) does not run where this file exists.
+printf '%s\n' "$images" >/etc/plex/preloaded-images.tmp
+mv /etc/plex/preloaded-images.tmp /etc/plex/preloaded-images
 
 fact preloaded-images "$(printf '%s\n' "$images" | tr '\n' ' ' | sed 's/ *$//')"
 fact preloaded-mib "$((after - before))"
