@@ -187,7 +187,7 @@ e2e-cluster: images bake build
 
 # ---- conformance ------------------------------------------------------------------
 # The upstream conformance suite (k8s.io/kubernetes/test/e2e) against a fresh
-# 1+2 plex, offline. Hours long: not part of `make test`. A short run narrows
+# 1+2 plex, offline. About 70 min on 2 cores: not part of `make test`. A short run narrows
 # the focus, e.g. make conformance CONFORMANCE_FOCUS='\[sig-node\] Pods.*\[Conformance\]'
 .PHONY: conformance-artifacts conformance-images conformance
 export CONFORMANCE_FOCUS CONFORMANCE_SKIP CONFORMANCE_PROCS CONFORMANCE_SERIAL CONFORMANCE_KEEP
