@@ -13,12 +13,12 @@
 # What each image is here (k8s.io/kubernetes v1.34's test/utils/image/manifest.go):
 #   e2e-test-images/agnhost:2.56          built: agnhost from source, plus busybox's
 #                                         applets (Alpine's shell tools upstream), dig, curl,
-#                                         getent, nc, ip, ss from Debian, porter's
-#                                         certificate, and the user/group the
-#                                         security-context tests look for
-#   e2e-test-images/busybox:1.37.0-1      substituted: Debian's busybox 1.35 (static)
-#   (every image built on busybox here has Debian's bash as /bin/sh: busybox
-#   1.35's ash drops the envFrom tests' variables such as data-1)
+#                                         getent, nc, ip, ss, dash as /bin/sh and bash from
+#                                         Debian, porter's certificate, and the
+#                                         user/group the security-context tests look for
+#   e2e-test-images/busybox:1.37.0-1      substituted: Debian's busybox 1.35 (static); its
+#                                         shell drops the envFrom specs' data-1 (4 specs fail)
+#   e2e-test-images/nonewprivs:1.3        built: nnp (test/images/nonewprivs), setuid root
 #   e2e-test-images/jessie-dnsutils:1.7   substituted: busybox + Debian 12's dig/host/nslookup
 #   e2e-test-images/httpd:2.4.38-4, 2.4.39-4
 #                                         substituted: busybox httpd on :80 serving
@@ -32,8 +32,7 @@
 #                                         built: k8s.io/sample-apiserver at the staging version
 #   etcd:3.6.4-0                          built: our etcd (kubeadm's is 3.6.5-0) under the suite's tag
 #   pause:3.10.1                          built (hack/k8s-images.sh)
-# Not here yet (their tests fail on the pull): nonewprivs:1.3 (buildable from
-# test/images/nonewprivs), resource-consumer, ipc-utils, perl, volume/nfs,
+# Not here (no conformance spec uses them): resource-consumer, ipc-utils, perl, volume/nfs,
 # volume/iscsi, node-perf/*, regression-issue-74839, apparmor-loader,
 # build-image/distroless-iptables, the sig-storage CSI images, and the
 # authenticated gcr.io images (no credentials exist).
