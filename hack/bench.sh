@@ -109,6 +109,18 @@ ups() {
   echo "$1: ${times[*]} s"
 }
 
+# joins ROW: RUNS joins of one worker each (indices 4, 5, …) into the 1+2
+# plex of $work/bench.yaml that is up; ROW gets the median.
+joins() {
+  local t i jt=()
+  for i in $(seq "$RUNS"); do
+    t=$(now); $BIN join -f "$work/bench.yaml" plexbench "$((3 + i))" >"$work/join.log" 2>&1 || { cat "$work/join.log"; exit 1; }
+    jt+=("$(since "$t")")
+  done
+  result["$1"]=$(printf '%s\n' "${jt[@]}" | median)
+  echo "$1: ${jt[*]} s"
+}
+
 # up_image IMAGE: up 1+2 from IMAGE, RUNS times; the median goes in the row
 # "up 1+2 IMAGE", with the phases of the last run and the runtime it shows.
 up_image() {
@@ -131,15 +143,10 @@ runtime_compare() {
 # up_join IMAGE: up 1+2 from IMAGE, RUNS times, then RUNS joins of one
 # worker into the last one; rows "up 1+2 IMAGE" and "join IMAGE".
 up_join() {
-  local t i jt=()
   spec 2 "$1"
   ups "up 1+2 $1"
-  for i in $(seq "$RUNS"); do
-    t=$(now); $BIN join -f "$work/bench.yaml" plexbench "$((3 + i))" >"$work/join.log" 2>&1 || { cat "$work/join.log"; exit 1; }
-    jt+=("$(since "$t")")
-  done
-  result["join $1"]=$(printf '%s\n' "${jt[@]}" | median)
-  echo "join $1: ${jt[*]} s; phases of the last up:"
+  joins "join $1"
+  echo "phases of the last up from $1:"
   grep '✓' "$work/up.log" | sed 's/^/  /'
   $BIN down plexbench >/dev/null
 }
@@ -199,16 +206,7 @@ for workers in $WORKERS; do
     echo "phases of the last up 1+2:"
     grep '✓' "$work/up.log" | sed 's/^/  /'
   fi
-  if [ "$workers" = 2 ]; then
-    jt=()
-    for i in $(seq "$RUNS"); do
-      idx=$((3 + i))
-      t=$(now); $BIN join -f "$work/bench.yaml" plexbench "$idx" >"$work/join.log" 2>&1 || { cat "$work/join.log"; exit 1; }
-      jt+=("$(since "$t")")
-    done
-    result["join 1 worker"]=$(printf '%s\n' "${jt[@]}" | median)
-    echo "join: ${jt[*]} s"
-  fi
+  if [ "$workers" = 2 ]; then joins "join 1 worker"; fi
 done
 nodes=()
 for i in $(seq 1 $((1 + last))); do nodes+=("plexbench$i"); done

@@ -50,13 +50,7 @@ func harnessBake(t *testing.T) (*incus.Server, Options) {
 	if proxy == "" {
 		proxy = "http://10.212.0.1:3142"
 	}
-	if u, err := url.Parse(proxy); err == nil {
-		c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
-		if err != nil {
-			t.Fatalf("the apt proxy %s does not answer (%v): start it with hack/aptproxy.sh up, or set PLEX_APT_PROXY", proxy, err)
-		}
-		c.Close()
-	}
+	requireAnswers(t, proxy, "the apt proxy", "start it with hack/aptproxy.sh up, or set PLEX_APT_PROXY")
 	t.Setenv("INCUS_SOCKET", h.Socket)
 	srv, err := incus.Connect(context.Background(), incus.ConnectOptions{})
 	if err != nil {
@@ -67,6 +61,40 @@ func harnessBake(t *testing.T) (*incus.Server, Options) {
 		Type: TypeKube, Base: h.Image, KubernetesVersion: version,
 		KubeArtifacts: artifacts, RuntimeArtifacts: runtime, AptProxy: proxy, Log: status.New(testWriter{t}),
 	}
+}
+
+// requireAnswers fails the test when nothing listens at rawURL's host:port;
+// what names the service and fix says how to start it. A URL that does not
+// parse is left to the bake's own option checks.
+func requireAnswers(t *testing.T, rawURL, what, fix string) {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return
+	}
+	c, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
+	if err != nil {
+		t.Fatalf("%s %s does not answer (%v): %s", what, rawURL, err, fix)
+	}
+	c.Close()
+}
+
+// bakeForTest bakes opts, fails the test when the bake fails, and deletes
+// the image it published when the test ends.
+func bakeForTest(ctx context.Context, t *testing.T, srv *incus.Server, opts Options) Result {
+	t.Helper()
+	res, err := Bake(ctx, srv, opts)
+	if res.Fingerprint != "" {
+		t.Cleanup(func() {
+			if err := srv.DeleteImage(context.WithoutCancel(ctx), res.Fingerprint); err != nil {
+				t.Errorf("deleting the test image: %v", err)
+			}
+		})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
 
 // Name prefixes of what these tests make; each test removes its own, and
@@ -121,17 +149,7 @@ func TestBakeKube(t *testing.T) {
 	defer cancel()
 	opts.Alias = testAliasPrefix + "kube-" + randomSuffix()
 
-	first, err := Bake(ctx, srv, opts)
-	if first.Fingerprint != "" {
-		defer func() {
-			if err := srv.DeleteImage(context.WithoutCancel(ctx), first.Fingerprint); err != nil {
-				t.Errorf("deleting the test image: %v", err)
-			}
-		}()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := bakeForTest(ctx, t, srv, opts)
 	t.Logf("cold bake of %s: image %s in %s", first.Alias, short(first.Fingerprint), first.Elapsed.Round(time.Millisecond))
 	if first.Cached {
 		t.Errorf("the first bake of a new alias was a cache hit")
@@ -257,31 +275,13 @@ func TestBakeKubePreload(t *testing.T) {
 	if mirror == "" {
 		mirror = "http://10.212.0.1:5000"
 	}
-	u, err := url.Parse(mirror)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c, err := net.DialTimeout("tcp", u.Host, 2*time.Second); err != nil {
-		t.Fatalf("the registry %s does not answer (%v): start it and fill it with make images, or set PLEX_REGISTRY_MIRROR", mirror, err)
-	} else {
-		c.Close()
-	}
+	requireAnswers(t, mirror, "the registry", "start it and fill it with make images, or set PLEX_REGISTRY_MIRROR")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	opts.Alias = testAliasPrefix + "preload-" + randomSuffix()
 	opts.PreloadImages, opts.PreloadMirror = true, mirror
 
-	res, err := Bake(ctx, srv, opts)
-	if res.Fingerprint != "" {
-		defer func() {
-			if err := srv.DeleteImage(context.WithoutCancel(ctx), res.Fingerprint); err != nil {
-				t.Errorf("deleting the test image: %v", err)
-			}
-		}()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := bakeForTest(ctx, t, srv, opts)
 	t.Logf("cold bake of %s with the images: image %s in %s", res.Alias, short(res.Fingerprint), res.Elapsed.Round(time.Millisecond))
 	images := strings.Fields(res.Properties[incus.PropPreloadedImages])
 	if !slices.Contains(images, "registry.k8s.io/kube-apiserver:"+opts.KubernetesVersion) || !slices.Contains(images, "registry.k8s.io/pause:3.10.1") {

@@ -142,7 +142,8 @@ mkdir -p /etc/containerd "$PLEX_CONTAINERD_CONFIG_PATH"
 case $PLEX_RUNTIME in
 release)
   # containerd 2.x: plex's own config, in the schema version this
-  # containerd writes (3 or 4), and plex's own unit. Everything not set here keeps containerd's default.
+  # containerd writes (3 or 4), and plex's own unit. Everything not set
+  # here keeps containerd's default.
   step "containerd config, plex's own (restrict_oom_score_adj=$restrict)"
   for b in containerd containerd-shim-runc-v2 runc; do
     [ -x "/usr/local/bin/$b" ] || {
