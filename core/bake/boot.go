@@ -84,7 +84,7 @@ type bootRunner struct{ b *baker }
 
 func (r bootRunner) Run(ctx context.Context, instance string, cmd ...string) (string, error) {
 	// Quiet even when verbose: the tries come twice a second.
-	out := &outputLog{log: status.Discard()}
+	out := &status.Lines{}
 	code, err := r.b.srv.Exec(ctx, instance, cmd, incus.ExecOptions{Stdout: out, Stderr: out})
 	switch {
 	case err != nil:

@@ -79,6 +79,7 @@ func Drain(ctx context.Context, o DrainOptions) error {
 // drainNode is Drain under the plex's lock. It looks at the node again: the
 // run it waited for may have deleted it.
 func drainNode(ctx context.Context, srv Incus, o DrainOptions) error {
+	srv = traceCommands(srv, o.Log)
 	plexName, err := findNode(ctx, srv, o.Node)
 	if err != nil {
 		return err

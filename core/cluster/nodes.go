@@ -285,7 +285,7 @@ func (r *run) waitBoot(ctx context.Context) error {
 		outs = map[string]string{}
 	)
 	err := r.eachNode(ctx, r.kube, func(n plan.Node) error {
-		out, err := boot.Wait(ctx, r.srv, n.Name, r.seams.bootOptions(boot.Options{Address: n.Address, Probe: factsScript, Network: r.px.Network}))
+		out, err := boot.Wait(ctx, untraced(r.srv), n.Name, r.seams.bootOptions(boot.Options{Address: n.Address, Probe: factsScript, Network: r.px.Network}))
 		mu.Lock()
 		outs[n.Name] = out
 		mu.Unlock()

@@ -202,7 +202,7 @@ func newRun(px plan.Plex, srv Incus, log *status.Logger, s *seams, verb string, 
 	rv := action.NewReverter(log, o.Retain)
 	rv.Subject = px.Name
 	return &run{
-		px: px, kube: kubeNodes(px), srv: srv, log: log, seams: s, opts: o, rv: rv,
+		px: px, kube: kubeNodes(px), srv: traceCommands(srv, log), log: log, seams: s, opts: o, rv: rv,
 		out: &outputLog{name: "plex-" + px.Name + "-" + verb, log: log},
 	}
 }

@@ -122,3 +122,22 @@ func checkCertificateKey(k string) error {
 	}
 	return nil
 }
+
+var (
+	tokenInText   = regexp.MustCompile(`\b([a-z0-9]{6})\.[a-z0-9]{16}\b`)
+	certKeyInText = regexp.MustCompile(`(sha256:)?\b[0-9a-f]{64}\b`)
+)
+
+// Redact hides the secrets kubeadm can print in a line of its output or
+// command line: a bootstrap token keeps its public ID ("abcdef.****…"), a
+// certificate key becomes "****…". A sha256 digest ("sha256:…") is not a
+// key and stays.
+func Redact(s string) string {
+	s = tokenInText.ReplaceAllString(s, "$1."+strings.Repeat("*", 16))
+	return certKeyInText.ReplaceAllStringFunc(s, func(m string) string {
+		if strings.HasPrefix(m, "sha256:") {
+			return m
+		}
+		return strings.Repeat("*", 64)
+	})
+}

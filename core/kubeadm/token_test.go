@@ -125,3 +125,19 @@ func TestTokenFromOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestRedact(t *testing.T) {
+	key := strings.Repeat("0f", 32)
+	for in, want := range map[string]string{
+		"abcdef.0123456789abcdef":                       "abcdef.****************",
+		"--token abcdef.0123456789abcdef --v=5":         "--token abcdef.**************** --v=5",
+		"[upload-certs] Using certificate key:\n" + key: "[upload-certs] Using certificate key:\n" + strings.Repeat("*", 64),
+		"pulled registry.k8s.io/pause@sha256:" + key:    "pulled registry.k8s.io/pause@sha256:" + key,
+		"[certs] Generating \"ca\" certificate and key": "[certs] Generating \"ca\" certificate and key",
+		"kube-apiserver.yaml 10.212.0.151":              "kube-apiserver.yaml 10.212.0.151",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/plex-dev/plex/core/status"
 	"github.com/plex-dev/plex/core/version"
 )
 
@@ -62,6 +63,14 @@ Start with:
 		newVersionCommand(s, "kubectl-plex"),
 	)
 	return cmd
+}
+
+// newLog is the status Logger of a command, verbose with -v where the verb
+// has it (addVerboseFlag).
+func newLog(cmd *cobra.Command, s Streams) *status.Logger {
+	l := status.New(s.ErrOut)
+	l.Verbose, _ = cmd.Flags().GetBool("verbose")
+	return l
 }
 
 func newVersionCommand(s Streams, program string) *cobra.Command {

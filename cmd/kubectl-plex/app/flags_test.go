@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"reflect"
 	"sort"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/plex-dev/plex/core/cluster"
 	"github.com/plex-dev/plex/core/flux"
+	"github.com/plex-dev/plex/core/status"
 )
 
 const (
@@ -71,7 +73,19 @@ func recording(calls *[]string) core {
 // describe spells out options for comparison: values as they are, and for
 // pointers to structs (loggers) and interfaces (writers) only whether they
 // are set, since a new run makes new ones.
+// loggerOf is v's *status.Logger, when it holds a set one.
+func loggerOf(v reflect.Value) (*status.Logger, bool) {
+	if !v.CanInterface() {
+		return nil, false
+	}
+	l, ok := v.Interface().(*status.Logger)
+	return l, ok && l != nil
+}
+
 func describe(v reflect.Value) string {
+	if l, ok := loggerOf(v); ok {
+		return fmt.Sprintf("logger{verbose:%t}", l.Verbose)
+	}
 	switch v.Kind() {
 	case reflect.Struct:
 		parts := make([]string, v.NumField())

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plex-dev/plex/core/flux"
-	"github.com/plex-dev/plex/core/status"
 )
 
 func newFluxstrapCommand(s Streams, c core) *cobra.Command {
@@ -61,7 +60,7 @@ add it to the repository. The server's host key is scanned unless
 			if export {
 				o.Export = s.Out
 			}
-			o.Log = status.New(s.ErrOut)
+			o.Log = newLog(cmd, s)
 			res, err := c.fluxstrap(cmd.Context(), o)
 			if err != nil {
 				return err

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plex-dev/plex/core/cluster"
-	"github.com/plex-dev/plex/core/status"
 )
 
 func newUpCommand(s Streams, c core) *cobra.Command {
@@ -36,7 +35,7 @@ anew.`,
 			if len(args) == 1 {
 				o.Name = args[0]
 			}
-			o.Log = status.New(s.ErrOut)
+			o.Log = newLog(cmd, s)
 			return c.up(cmd.Context(), o)
 		},
 	}
@@ -46,6 +45,7 @@ anew.`,
 	cmd.Flags().BoolVar(&o.Recreate, "recreate", false, "delete the plex's instances first and build it anew")
 	cmd.Flags().DurationVar(&o.ReadyTimeout, "wait", 5*time.Minute, "how long to wait for every node to be Ready")
 	addNoWaitFlag(cmd, &o.NoWait)
+	addVerboseFlag(cmd)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
@@ -76,7 +76,7 @@ keep them when the plex is re-created.`,
 			if (o.Indices == "") == (o.Count == 0) {
 				return fmt.Errorf("give either INDICES (like 4 or \"4-6\") or --count N")
 			}
-			o.Log = status.New(s.ErrOut)
+			o.Log = newLog(cmd, s)
 			return c.join(cmd.Context(), o)
 		},
 	}
@@ -86,6 +86,7 @@ keep them when the plex is re-created.`,
 	cmd.Flags().BoolVar(&o.Retain, "retain", false, "keep what a failed run created, for debugging")
 	cmd.Flags().DurationVar(&o.ReadyTimeout, "wait", 5*time.Minute, "how long to wait for the new nodes to be Ready")
 	addNoWaitFlag(cmd, &o.NoWait)
+	addVerboseFlag(cmd)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
@@ -110,7 +111,7 @@ plex refuses when the members left would have no healthy majority (unless
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Node = args[0]
-			o.Log = status.New(s.ErrOut)
+			o.Log = newLog(cmd, s)
 			o.Out = s.ErrOut
 			return c.drain(cmd.Context(), o)
 		},
@@ -124,6 +125,7 @@ plex refuses when the members left would have no healthy majority (unless
 	cmd.Flags().BoolVar(&o.Delete, "delete", false, "after draining, reset the node and delete it from the cluster and from Incus")
 	cmd.Flags().BoolVar(&o.IgnoreQuorum, "ignore-quorum", false, "with --delete on a control-plane node, remove it even if etcd loses its quorum")
 	addNoWaitFlag(cmd, &o.NoWait)
+	addVerboseFlag(cmd)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
@@ -152,13 +154,14 @@ remote the file names, in parallel.`,
 			if len(args) == 1 {
 				o.Name = args[0]
 			}
-			o.Log = status.New(s.ErrOut)
+			o.Log = newLog(cmd, s)
 			return c.down(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "spec file that says which incus remote the plex is on (default: the default remote)")
 	addKubeconfigFlag(cmd, &o.Kubeconfig, "kubeconfig file to remove the plex's context plex-NAME from")
 	addNoWaitFlag(cmd, &o.NoWait)
+	addVerboseFlag(cmd)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
@@ -167,4 +170,9 @@ remote the file names, in parallel.`,
 // they run (up, join, drain, down).
 func addNoWaitFlag(cmd *cobra.Command, noWait *bool) {
 	cmd.Flags().BoolVar(noWait, "no-wait", false, "fail at once if another run holds the plex, instead of waiting")
+}
+
+// addVerboseFlag gives a verb that works in the nodes -v, read by newLog.
+func addVerboseFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolP("verbose", "v", false, "show each command run in a node, and its output as it comes (bootstrap tokens and certificate keys hidden)")
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/plex-dev/plex/core/cli"
 	"github.com/plex-dev/plex/core/cluster"
-	"github.com/plex-dev/plex/core/status"
 )
 
 func newSnapshotCommand(s Streams, c core) *cobra.Command {
@@ -43,7 +42,7 @@ A plex named "list" or "delete" is snapshotted with ` + "`snapshot -- list`" + `
 			if len(args) == 2 {
 				o.Snapshot = args[1]
 			}
-			o.Log = status.New(s.ErrOut)
+			o.Log = newLog(cmd, s)
 			name, err := c.snapshot(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -54,6 +53,7 @@ A plex named "list" or "delete" is snapshotted with ` + "`snapshot -- list`" + `
 	}
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "spec file that says which incus remote the plex is on (default: the default remote)")
 	addNoWaitFlag(cmd, &o.NoWait)
+	addVerboseFlag(cmd)
 	addTargetFlags(cmd, &o.Target)
 	cmd.AddCommand(newSnapshotListCommand(s, c), newSnapshotDeleteCommand(s, c))
 	return cmd
@@ -126,12 +126,13 @@ the same name.`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.Snapshot = args[0], args[1]
-			o.Log = status.New(s.ErrOut)
+			o.Log = newLog(cmd, s)
 			return c.deleteSnapshot(cmd.Context(), o)
 		},
 	}
 	cmd.Flags().StringVarP(&o.File, "file", "f", "", "spec file that says which incus remote the plex is on (default: the default remote)")
 	addNoWaitFlag(cmd, &o.NoWait)
+	addVerboseFlag(cmd)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
@@ -160,7 +161,7 @@ restores the nodes that hold the snapshot and leaves the others as they are.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.Snapshot = args[0], args[1]
-			o.Log = status.New(s.ErrOut)
+			o.Log = newLog(cmd, s)
 			return c.restore(cmd.Context(), o)
 		},
 	}
@@ -168,6 +169,7 @@ restores the nodes that hold the snapshot and leaves the others as they are.`,
 	cmd.Flags().BoolVar(&o.Force, "force", false, "restore even if nodes were added or removed since the snapshot")
 	cmd.Flags().DurationVar(&o.ReadyTimeout, "wait", 5*time.Minute, "how long to wait for every node to be Ready")
 	addNoWaitFlag(cmd, &o.NoWait)
+	addVerboseFlag(cmd)
 	addTargetFlags(cmd, &o.Target)
 	return cmd
 }
