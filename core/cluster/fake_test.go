@@ -18,6 +18,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -51,7 +52,8 @@ type fakeIncus struct {
 	// failDelete, when set, fails the deletion of an instance whenever it
 	// returns an error.
 	failDelete func(name string) error
-	// token is the last token kubeadm token create printed.
+	// token is the last token kubeadm init made or kubeadm token create
+	// printed.
 	token string
 	// ca and admin are what kubeadm init writes.
 	ca, admin []byte
@@ -240,6 +242,10 @@ func (f *fakeIncus) Run(ctx context.Context, name string, cmd ...string) (string
 	case strings.HasPrefix(line, "kubeadm init --config "):
 		if _, ok := in.files[cmd[3]]; !ok {
 			return "", f.execError(name, cmd, "open "+cmd[3]+": no such file or directory")
+		}
+		// kubeadm init makes the config's bootstrap token.
+		if m := regexp.MustCompile(`token: ([a-z0-9]{6}\.[a-z0-9]{16})`).FindSubmatch(in.files[cmd[3]]); m != nil {
+			f.token = string(m[1])
 		}
 		f.admin = fakeAdminConfig(in.Config[incus.LabelAddress], f.ca)
 		in.files[adminConfPath] = f.admin

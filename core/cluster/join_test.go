@@ -45,6 +45,10 @@ func TestJoinAddsOneWorker(t *testing.T) {
 			if got := f.ranOn(m, "kubeadm", "init"); len(got) > 0 {
 				t.Errorf("join ran kubeadm init on %v", got)
 			}
+			// init's token may have expired: join makes its own.
+			if got := f.ranOn(m, "kubeadm", "token", "create"); !slices.Equal(got, []string{"lab1"}) {
+				t.Errorf("kubeadm token create ran on %v, want [lab1]", got)
+			}
 			// The workers that were there learn the route to the new one's pods.
 			if got := f.ranOn(m, "sh", "-c"); !slices.Contains(got, "lab2") {
 				t.Errorf("pod routes were not synced on lab2 (commands on %v)", got)

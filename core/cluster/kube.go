@@ -83,8 +83,11 @@ func (r *run) kubeadmInit(ctx context.Context) error {
 	if err := r.srv.PushFile(ctx, r.cp.Name, kubeadmDir+"/kubeadm-init.yaml", cfg, 0o600); err != nil {
 		return err
 	}
-	_, err = r.srv.Run(ctx, r.cp.Name, args...)
-	return err
+	if _, err = r.srv.Run(ctx, r.cp.Name, args...); err != nil {
+		return err
+	}
+	r.initToken = token
+	return nil
 }
 
 // readAdmin reads the admin kubeconfig, for the API calls that follow.

@@ -15,6 +15,10 @@ import (
 type joinState struct {
 	unjoinedCPs, unjoinedWorkers []plan.Node
 	token                        string
+	// initToken is the token this run's kubeadm init made (it lives
+	// kubeadm.DefaultTokenTTL): the joins right after it use it, without
+	// a `kubeadm token create` of their own.
+	initToken string
 	// discovery is the kubeadm join discovery file: the plex's endpoint
 	// and its CA, which the joins trust (kubeadm.DiscoveryKubeconfig).
 	discovery []byte
@@ -56,14 +60,16 @@ func (r *run) findUnjoined(ctx context.Context) error {
 // no signature in kube-public/cluster-info and starts as soon as the API
 // answers.
 func (r *run) createToken(ctx context.Context) error {
-	// kubeadm makes the token and prints it: a token on the command line
-	// would show in the error of a failed command.
-	out, err := r.srv.Run(ctx, r.cp.Name, "kubeadm", "token", "create", "--ttl", "15m", "--description", "plex join")
-	if err != nil {
-		return err
-	}
-	if r.token, err = kubeadm.TokenFromOutput(out); err != nil {
-		return err
+	if r.token = r.initToken; r.token == "" {
+		// kubeadm makes the token and prints it: a token on the command
+		// line would show in the error of a failed command.
+		out, err := r.srv.Run(ctx, r.cp.Name, "kubeadm", "token", "create", "--ttl", "15m", "--description", "plex join")
+		if err != nil {
+			return err
+		}
+		if r.token, err = kubeadm.TokenFromOutput(out); err != nil {
+			return err
+		}
 	}
 	ca, err := r.srv.PullFile(ctx, r.cp.Name, caCertPath)
 	if err != nil {

@@ -60,8 +60,14 @@ func TestUpCreatesLabelledNodesAndJoinsThem(t *testing.T) {
 	if got := f.ranOn(mark{}, "kubeadm", "join"); !slices.Equal(got, []string{"lab2", "lab3"}) {
 		t.Errorf("kubeadm join ran on %v, want [lab2 lab3]", got)
 	}
-	// The joins use the token the control plane printed, pinned to its CA:
-	// the discovery file holds that CA.
+	// The joins use the token kubeadm init made, pinned to the CA: the
+	// discovery file holds that CA. No other token is made.
+	if f.token == "" {
+		t.Fatal("kubeadm init made no bootstrap token")
+	}
+	if got := f.ranOn(mark{}, "kubeadm", "token", "create"); len(got) != 0 {
+		t.Errorf("kubeadm token create ran on %v; the joins right after init use init's token", got)
+	}
 	for _, name := range []string{"lab2", "lab3"} {
 		cfg := string(f.file(name, kubeadmDir+"/kubeadm-join.yaml"))
 		if !strings.Contains(cfg, "tlsBootstrapToken: "+f.token) || !strings.Contains(cfg, "kubeConfigPath: "+discoveryPath) {
