@@ -334,7 +334,33 @@ ExecStartPre=/bin/sh -c '[ -e /etc/ssh/ssh_host_ed25519_key ] || exec /usr/bin/s
 ExecStartPre=/usr/sbin/sshd -t
 CONF
 
-# kubelet waits (restarting every 10s) until kubeadm writes its config.
+# --- boot ---------------------------------------------------------------------------
+# A node boots beside the plex's other nodes, on shared cores: each unit it
+# starts for nothing is CPU taken from the others. These have nothing to do in
+# a system container: no modules to load, no binfmt (its failure left bookworm
+# nodes "degraded"), no hugetlbfs, debugfs or tracefs, no ext4 to scrub, no
+# SSD to trim, no kernel command line to turn into networkd config, and no
+# unattended apt runs on a lab node. Masked, so that neither boot nor a timer
+# starts them; `systemctl unmask` gives one back.
+PLEX_MASKED_UNITS="modprobe@.service systemd-modules-load.service systemd-binfmt.service
+proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount dev-hugepages.mount
+sys-kernel-debug.mount sys-kernel-tracing.mount sys-kernel-config.mount sys-fs-fuse-connections.mount
+systemd-network-generator.service e2scrub_reap.service e2scrub_all.timer fstrim.timer
+apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer"
+step "boot: mask the units a node container never needs"
+# shellcheck disable=SC2086 # one unit per word
+systemctl mask -q $PLEX_MASKED_UNITS
+mkdir -p /etc/plex
+echo "$PLEX_MASKED_UNITS" | tr ' ' '\n' >/etc/plex/masked-units
+# Until kubeadm init or join writes its config, the kubelet can only fail and
+# restart every 10 s; kubeadm starts it once the config is there.
+mkdir -p /usr/lib/systemd/system/kubelet.service.d
+cat >/usr/lib/systemd/system/kubelet.service.d/05-plex-wait-config.conf <<'CONF'
+# Written by incus plexbake: no kubelet before kubeadm has configured it.
+[Unit]
+ConditionPathExists=/var/lib/kubelet/config.yaml
+CONF
+
 step "enable and (re)start containerd, enable kubelet"
 systemctl daemon-reload
 systemctl enable -q containerd kubelet

@@ -24,6 +24,11 @@ kubectl version --client >/dev/null || fail "kubectl does not run"
 for unit in containerd kubelet; do
   systemctl is-enabled -q "$unit" || fail "$unit is not enabled"
 done
+for unit in $(cat /etc/plex/masked-units); do
+  [ "$(systemctl is-enabled "$unit" 2>/dev/null)" = masked ] || fail "$unit is not masked (see /etc/plex/masked-units)"
+done
+systemctl cat kubelet | grep -qx 'ConditionPathExists=/var/lib/kubelet/config.yaml' ||
+  fail "kubelet does not wait for /var/lib/kubelet/config.yaml"
 systemctl is-active -q containerd || fail "containerd is not running: $(systemctl status containerd --no-pager 2>&1 | tail -n 20)"
 [ -S /run/containerd/containerd.sock ] || fail "containerd has no socket at /run/containerd/containerd.sock"
 # The effective config: what containerd made of the file, defaults and
