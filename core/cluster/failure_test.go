@@ -70,7 +70,8 @@ func TestUpBootFailureOnEveryNodeIsOneLine(t *testing.T) {
 		var out bytes.Buffer
 		log := status.New(&out)
 		log.Verbose = true
-		err := Up(context.Background(), UpOptions{File: writeSpec(t, "lab", "1-3"), Target: f.target(), Kubeconfig: kc, Retain: retain, Log: log})
+		// Three control planes: all three are waited for before init.
+		err := Up(context.Background(), UpOptions{File: writeHASpec(t, "lab", "1-3"), Target: f.target(), Kubeconfig: kc, Retain: retain, Log: log})
 		if err == nil {
 			t.Fatalf("retain=%v: up with nodes that never boot succeeded", retain)
 		}
@@ -122,7 +123,8 @@ func TestUpInterruptedWhileBooting(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted up: err = %v, want context.Canceled", err)
 	}
-	if want := "lab: interrupted while waiting for 3 node(s) to boot; removed the 3 instance(s) this run made"; err.Error() != want {
+	// The control plane's boot is waited for first; the workers' after init.
+	if want := "lab: interrupted while waiting for 1 node(s) to boot; removed the 3 instance(s) this run made"; err.Error() != want {
 		t.Errorf("interrupted up:\n got %q\nwant %q", err, want)
 	}
 	if got := f.names(); !slices.Equal(got, []string{"lab9"}) {
@@ -154,8 +156,9 @@ func TestUpStatusLines(t *testing.T) {
 	want := []string{
 		"lab: ensuring profile plex-kube",
 		"lab: creating 3 node(s)",
-		"lab: waiting for 3 node(s) to boot",
+		"lab: waiting for 1 node(s) to boot",
 		"lab: kubeadm init on lab1",
+		"lab: waiting for 2 new worker(s) to boot",
 		"lab: joining 2 node(s)",
 		"lab: waiting for 3 node(s) to be Ready",
 		"lab: writing kubeconfig",

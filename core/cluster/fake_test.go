@@ -565,6 +565,15 @@ func testEnv(t *testing.T) string {
 // writeSpec writes a spec of one plex whose kube nodes are indices; the
 // first is the control plane.
 func writeSpec(t *testing.T, name, indices string) string {
+	return writeSpecWith(t, name, indices, "")
+}
+
+// writeHASpec is writeSpec with three control planes.
+func writeHASpec(t *testing.T, name, indices string) string {
+	return writeSpecWith(t, name, indices, "  controlPlanes: 3\n  apiVIP: 10.212.0.10\n")
+}
+
+func writeSpecWith(t *testing.T, name, indices, extra string) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "plex.yaml")
 	spec := fmt.Sprintf(`apiVersion: plex.dev/v1alpha1
@@ -572,10 +581,10 @@ kind: PlexConfig
 plexes:
 - name: %s
   nodeSubnet: 10.212.0.0/24
-  nodes:
+%s  nodes:
   - base: debian12
     indices: %q
-`, name, indices)
+`, name, extra, indices)
 	if err := os.WriteFile(f, []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/plex-dev/plex/core/cloudinit"
 	"github.com/plex-dev/plex/core/cni"
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/internal/action"
 	"github.com/plex-dev/plex/core/internal/boot"
 	"github.com/plex-dev/plex/core/nodefiles"
 	"github.com/plex-dev/plex/core/plan"
@@ -277,25 +278,52 @@ fi
 echo "cgroup=$cg oom=$oom"
 `
 
-// waitBoot waits until every node has booted with its planned address, and
-// keeps the facts the first node reports: the nodes share a host.
-func (r *run) waitBoot(ctx context.Context) error {
+// splitBoot divides the nodes to wait for. The control planes, and the
+// nodes that were there before this run, must have booted before kubeadm init
+// and the route and VIP steps; the workers this run created boot meanwhile,
+// and are waited for just before they join. On shared cores that takes their
+// boot out of the critical path.
+func (r *run) splitBoot(context.Context) error {
+	r.bootFirst, r.bootLater = nil, nil
+	for _, n := range r.kube {
+		if n.Role == plan.RoleWorker && r.isFresh(n.Name) {
+			r.bootLater = append(r.bootLater, n)
+		} else {
+			r.bootFirst = append(r.bootFirst, n)
+		}
+	}
+	return nil
+}
+
+// waitBootAction waits for *nodes to boot, titled with their count; it
+// changes nothing, so a run that only waits still has "no changes".
+func (r *run) waitBootAction(nodes *[]plan.Node, what string) action.Action {
+	return action.When(func() bool { return len(*nodes) > 0 },
+		r.actf(func() string { return fmt.Sprintf("waiting for %d %s to boot", len(*nodes), what) }, func(ctx context.Context) error {
+			return r.waitBoot(ctx, *nodes)
+		}))
+}
+
+// waitBoot waits until nodes have booted with their planned addresses. The
+// first wait keeps the facts its first node reports: the nodes share a host.
+func (r *run) waitBoot(ctx context.Context, nodes []plan.Node) error {
 	var (
 		mu   sync.Mutex
 		outs = map[string]string{}
 	)
-	err := r.eachNode(ctx, r.kube, func(n plan.Node) error {
+	err := r.eachNode(ctx, nodes, func(n plan.Node) error {
 		out, err := boot.Wait(ctx, untraced(r.srv), n.Name, r.seams.bootOptions(boot.Options{Address: n.Address, Probe: factsScript, Network: r.px.Network}))
 		mu.Lock()
 		outs[n.Name] = out
 		mu.Unlock()
 		return err
 	})
-	if err != nil || len(r.kube) == 0 {
+	if err != nil || len(nodes) == 0 || r.factsKnown {
 		return err
 	}
-	out := outs[r.kube[0].Name]
+	out := outs[nodes[0].Name]
 	r.facts = nodeFacts{CgroupV1: strings.Contains(out, "cgroup=v1"), RestrictOOMScoreAdj: strings.Contains(out, "oom=restricted")}
+	r.factsKnown = true
 	return nil
 }
 

@@ -96,7 +96,8 @@ func (r *run) up(ctx context.Context, recreate bool) (err error) {
 		r.act("ensuring profile "+KubeProfileName, r.ensureProfile),
 		r.perNode("creating %d node(s)", &r.missing, r.createNodes),
 		r.perNode("starting %d stopped node(s)", &r.stopped, r.startNodes),
-		r.act(fmt.Sprintf("waiting for %d node(s) to boot", len(r.kube)), r.waitBoot),
+		r.quiet("dividing the boot waits", r.splitBoot),
+		r.waitBootAction(&r.bootFirst, "node(s)"),
 		action.When(r.routesToSync, r.act("configuring pod network routes", r.syncRoutes)),
 		action.If(r.px.APIVIP != "", r.act("configuring the API VIP "+r.px.APIVIP+" (keepalived)", r.syncVIP)),
 		r.quiet("finding the control plane", r.findControlPlane),
@@ -107,6 +108,7 @@ func (r *run) up(ctx context.Context, recreate bool) (err error) {
 		action.When(r.joining, r.quiet("creating a join token", r.createToken)),
 		action.When(r.joiningControlPlanes, r.actf(func() string { return "uploading control-plane certificates on " + r.cp.Name }, r.uploadCerts)),
 		r.perNode("joining %d control-plane node(s), one at a time", &r.unjoinedCPs, r.joinControlPlanes),
+		r.waitBootAction(&r.bootLater, "new worker(s)"),
 		r.perNode("joining %d node(s)", &r.unjoinedWorkers, r.joinWorkers),
 		r.act(fmt.Sprintf("waiting for %d node(s) to be Ready", len(r.kube)), r.waitNodesReady),
 		action.When(func() bool { return r.cache != nil }, r.act(cacheHostingTitle, r.publishCacheHosting)),
@@ -189,6 +191,10 @@ type run struct {
 	missing, stopped []plan.Node
 	cache            *registry.Cache // the plex's image cache (registry.go)
 	facts            nodeFacts
+	factsKnown       bool
+	// bootFirst are waited for before init, bootLater (the workers this
+	// run created) before they join (splitBoot).
+	bootFirst, bootLater []plan.Node
 	cp               plan.Node // the control plane kubeadm runs on
 	initialised      bool      // whether cp had been initialised before
 	admin            []byte
