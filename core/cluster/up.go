@@ -195,9 +195,9 @@ type run struct {
 	// bootFirst are waited for before init, bootLater (the workers this
 	// run created) before they join (splitBoot).
 	bootFirst, bootLater []plan.Node
-	cp               plan.Node // the control plane kubeadm runs on
-	initialised      bool      // whether cp had been initialised before
-	admin            []byte
+	cp                   plan.Node // the control plane kubeadm runs on
+	initialised          bool      // whether cp had been initialised before
+	admin                []byte
 	joinState
 	ctxName string      // the kubeconfig context written
 	doomed  []plan.Node // the instances down deletes
