@@ -35,16 +35,7 @@ func discover(ctx context.Context, srv Incus, name string) (*livePlex, error) {
 			continue
 		}
 		lp.Instances = append(lp.Instances, in)
-		idx, _ := strconv.Atoi(in.Config[incus.LabelIndex])
-		lp.Plex.Nodes = append(lp.Plex.Nodes, plan.Node{
-			Name:    in.Name,
-			Index:   idx,
-			Type:    in.Config[incus.LabelType],
-			Role:    in.Config[incus.LabelRole],
-			Address: in.Config[incus.LabelAddress],
-			PodCIDR: in.Config[incus.LabelPodCIDR],
-			Target:  in.Location,
-		})
+		lp.Plex.Nodes = append(lp.Plex.Nodes, liveNode(in))
 		if s := in.Config[incus.LabelPodSubnet]; s != "" {
 			lp.Plex.PodSubnet = s
 		}
@@ -57,6 +48,20 @@ func discover(ctx context.Context, srv Incus, name string) (*livePlex, error) {
 	}
 	sort.Slice(lp.Plex.Nodes, func(a, b int) bool { return lp.Plex.Nodes[a].Index < lp.Plex.Nodes[b].Index })
 	return lp, nil
+}
+
+// liveNode is the node an instance's labels describe.
+func liveNode(in incus.Instance) plan.Node {
+	idx, _ := strconv.Atoi(in.Config[incus.LabelIndex])
+	return plan.Node{
+		Name:    in.Name,
+		Index:   idx,
+		Type:    in.Config[incus.LabelType],
+		Role:    in.Config[incus.LabelRole],
+		Address: in.Config[incus.LabelAddress],
+		PodCIDR: in.Config[incus.LabelPodCIDR],
+		Target:  in.Location,
+	}
 }
 
 // runningControlPlane is a running control-plane node of the plex.

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/plex-dev/plex/core/incus"
@@ -54,5 +55,45 @@ func TestJoinAddsOneWorker(t *testing.T) {
 				t.Errorf("pod routes were not synced on lab2 (commands on %v)", got)
 			}
 		})
+	}
+}
+
+// Workers that earlier joins added are not in the spec; a later join, and an
+// up of the spec, must keep routing to their pods.
+func TestJoinKeepsTheRoutesOfEarlierJoins(t *testing.T) {
+	kc := testEnv(t)
+	f := newFake(t)
+	spec := writeSpec(t, "lab", "1-2")
+	if err := Up(context.Background(), UpOptions{File: spec, Target: f.target(), Kubeconfig: kc}); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	for _, idx := range []string{"3", "4"} {
+		if err := Join(context.Background(), JoinOptions{File: spec, Name: "lab", Indices: idx, Target: f.target(), Kubeconfig: kc}); err != nil {
+			t.Fatalf("join %s: %v", idx, err)
+		}
+	}
+	cidr := func(name string) string {
+		in, _ := f.instance(name)
+		return in.Config[incus.LabelPodCIDR]
+	}
+	// lab4 booted with routes to every other node's pods, lab3's included.
+	if dropIn := string(f.file("lab4", routesDropIn)); !strings.Contains(dropIn, cidr("lab3")) || !strings.Contains(dropIn, cidr("lab2")) {
+		t.Errorf("lab4's routes lack lab3's %s or lab2's %s:\n%s", cidr("lab3"), cidr("lab2"), dropIn)
+	}
+	// The second join synced lab3 too, and kept lab2's route to lab3.
+	for node, want := range map[string][]string{"lab2": {"lab3", "lab4"}, "lab3": {"lab2", "lab4"}} {
+		dropIn := string(f.file(node, routesDropIn))
+		for _, other := range want {
+			if !strings.Contains(dropIn, cidr(other)) {
+				t.Errorf("%s's routes lack %s's pods (%s):\n%s", node, other, cidr(other), dropIn)
+			}
+		}
+	}
+	// So does an up of the spec, which lists only lab1 and lab2.
+	if err := Up(context.Background(), UpOptions{File: spec, Target: f.target(), Kubeconfig: kc}); err != nil {
+		t.Fatalf("up again: %v", err)
+	}
+	if dropIn := string(f.file("lab2", routesDropIn)); !strings.Contains(dropIn, cidr("lab3")) || !strings.Contains(dropIn, cidr("lab4")) {
+		t.Errorf("after up, lab2's routes lack lab3's or lab4's pods:\n%s", dropIn)
 	}
 }

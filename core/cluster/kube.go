@@ -111,7 +111,7 @@ func (r *run) routesToSync() bool {
 	if r.px.CNI != spec.CNIBridge {
 		return false
 	}
-	for _, n := range r.kube {
+	for _, n := range r.podNetwork() {
 		if !r.isFresh(n.Name) {
 			return true
 		}
@@ -120,7 +120,7 @@ func (r *run) routesToSync() bool {
 }
 
 // syncRoutes brings every node's pod network in line with the plan.
-func (r *run) syncRoutes(ctx context.Context) error { return r.syncNetwork(ctx, r.kube) }
+func (r *run) syncRoutes(ctx context.Context) error { return r.syncNetwork(ctx, r.podNetwork()) }
 
 // syncNetwork writes each node's CNI config, brings the routes to the other
 // nodes' pod CIDRs in line with present, and masquerades what pods send
@@ -144,9 +144,11 @@ func (r *run) syncNetwork(ctx context.Context, present []plan.Node) error {
 		if err := r.pushFiles(ctx, n.Name, files); err != nil {
 			return err
 		}
-		// Live now, and at every boot through the unit.
+		// Live now, and at every boot through the unit. Enabling reloads
+		// systemd (half a second of CPU), so only a unit not yet enabled is.
 		script := cni.RouteScript(r.px, routes, "eth0") +
-			"sh " + cni.MasqScriptPath + "\nsystemctl enable --quiet " + cni.MasqUnitName + "\n"
+			"sh " + cni.MasqScriptPath + "\nsystemctl is-enabled --quiet " + cni.MasqUnitName +
+			" || systemctl enable --quiet " + cni.MasqUnitName + "\n"
 		_, err = r.srv.Run(ctx, n.Name, "sh", "-c", script)
 		return err
 	})

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,7 +55,7 @@ func (r *run) instanceSpec(n plan.Node) (incus.InstanceSpec, []nodefiles.File, e
 		// The pod network as syncNetwork would make it, so that the node
 		// needs no such step: networkd applies the routes at boot, and the
 		// masquerade unit runs.
-		net, _, err := r.podNetworkFiles(n, r.kube)
+		net, _, err := r.podNetworkFiles(n, r.podNetwork())
 		if err != nil {
 			return incus.InstanceSpec{}, nil, err
 		}
@@ -178,8 +179,23 @@ func (r *run) preflight(ctx context.Context) error {
 			}
 		}
 	}
+	r.beyond = nil
+	for _, in := range list {
+		n := liveNode(in)
+		if in.Plex() == r.px.Name && in.Status == "Running" && (n.Role == plan.RoleControlPlane || n.Role == plan.RoleWorker) &&
+			!slices.ContainsFunc(r.kube, func(k plan.Node) bool { return k.Name == in.Name }) {
+			r.beyond = append(r.beyond, n)
+		}
+	}
 	r.useCache(list)
 	return errors.Join(errs...)
+}
+
+// podNetwork are the nodes the pod network routes between: the plan's, and
+// the running ones beyond it that `kubectl plex join` added, so that a join
+// or an up with a spec that does not list them keeps their routes.
+func (r *run) podNetwork() []plan.Node {
+	return append(slices.Clone(r.kube), r.beyond...)
 }
 
 // createNodes creates and starts nodes, and registers the undo of each

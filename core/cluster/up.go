@@ -189,9 +189,12 @@ type run struct {
 	// missing are the nodes this run creates; made, they booted with
 	// every file plex gives a node (nodes.go).
 	missing, stopped []plan.Node
-	cache            *registry.Cache // the plex's image cache (registry.go)
-	facts            nodeFacts
-	factsKnown       bool
+	// beyond are the plex's running Kubernetes nodes that the plan does
+	// not hold: workers `kubectl plex join` added (podNetwork).
+	beyond     []plan.Node
+	cache      *registry.Cache // the plex's image cache (registry.go)
+	facts      nodeFacts
+	factsKnown bool
 	// bootFirst are waited for before init, bootLater (the workers this
 	// run created) before they join (splitBoot).
 	bootFirst, bootLater []plan.Node
