@@ -181,9 +181,10 @@ func (r *run) preflight(ctx context.Context) error {
 	}
 	r.beyond = nil
 	for _, in := range list {
-		n := liveNode(in)
-		if in.Plex() == r.px.Name && in.Status == "Running" && (n.Role == plan.RoleControlPlane || n.Role == plan.RoleWorker) &&
-			!slices.ContainsFunc(r.kube, func(k plan.Node) bool { return k.Name == in.Name }) {
+		if in.Plex() != r.px.Name || in.Status != "Running" || slices.ContainsFunc(r.kube, func(k plan.Node) bool { return k.Name == in.Name }) {
+			continue
+		}
+		if n := liveNode(in); n.Role == plan.RoleControlPlane || n.Role == plan.RoleWorker {
 			r.beyond = append(r.beyond, n)
 		}
 	}
@@ -312,17 +313,18 @@ func (r *run) splitBoot(context.Context) error {
 }
 
 // waitBootAction waits for *nodes to boot, titled with their count; it
-// changes nothing, so a run that only waits still has "no changes".
-func (r *run) waitBootAction(nodes *[]plan.Node, what string) action.Action {
+// changes nothing, so a run that only waits still has "no changes". With
+// keepFacts, the facts its first node reports are the run's: the nodes share
+// a host.
+func (r *run) waitBootAction(nodes *[]plan.Node, what string, keepFacts bool) action.Action {
 	return action.When(func() bool { return len(*nodes) > 0 },
 		r.actf(func() string { return fmt.Sprintf("waiting for %d %s to boot", len(*nodes), what) }, func(ctx context.Context) error {
-			return r.waitBoot(ctx, *nodes)
+			return r.waitBoot(ctx, *nodes, keepFacts)
 		}))
 }
 
-// waitBoot waits until nodes have booted with their planned addresses. The
-// first wait keeps the facts its first node reports: the nodes share a host.
-func (r *run) waitBoot(ctx context.Context, nodes []plan.Node) error {
+// waitBoot waits until nodes have booted with their planned addresses.
+func (r *run) waitBoot(ctx context.Context, nodes []plan.Node, keepFacts bool) error {
 	var (
 		mu   sync.Mutex
 		outs = map[string]string{}
@@ -334,12 +336,11 @@ func (r *run) waitBoot(ctx context.Context, nodes []plan.Node) error {
 		mu.Unlock()
 		return err
 	})
-	if err != nil || len(nodes) == 0 || r.factsKnown {
+	if err != nil || len(nodes) == 0 || !keepFacts {
 		return err
 	}
 	out := outs[nodes[0].Name]
 	r.facts = nodeFacts{CgroupV1: strings.Contains(out, "cgroup=v1"), RestrictOOMScoreAdj: strings.Contains(out, "oom=restricted")}
-	r.factsKnown = true
 	return nil
 }
 

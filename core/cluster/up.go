@@ -97,7 +97,7 @@ func (r *run) up(ctx context.Context, recreate bool) (err error) {
 		r.perNode("creating %d node(s)", &r.missing, r.createNodes),
 		r.perNode("starting %d stopped node(s)", &r.stopped, r.startNodes),
 		r.quiet("dividing the boot waits", r.splitBoot),
-		r.waitBootAction(&r.bootFirst, "node(s)"),
+		r.waitBootAction(&r.bootFirst, "node(s)", true),
 		action.When(r.routesToSync, r.act("configuring pod network routes", r.syncRoutes)),
 		action.If(r.px.APIVIP != "", r.act("configuring the API VIP "+r.px.APIVIP+" (keepalived)", r.syncVIP)),
 		r.quiet("finding the control plane", r.findControlPlane),
@@ -108,7 +108,7 @@ func (r *run) up(ctx context.Context, recreate bool) (err error) {
 		action.When(r.joining, r.quiet("creating a join token", r.createToken)),
 		action.When(r.joiningControlPlanes, r.actf(func() string { return "uploading control-plane certificates on " + r.cp.Name }, r.uploadCerts)),
 		r.perNode("joining %d control-plane node(s), one at a time", &r.unjoinedCPs, r.joinControlPlanes),
-		r.waitBootAction(&r.bootLater, "new worker(s)"),
+		r.waitBootAction(&r.bootLater, "new worker(s)", false),
 		r.perNode("joining %d node(s)", &r.unjoinedWorkers, r.joinWorkers),
 		r.act(fmt.Sprintf("waiting for %d node(s) to be Ready", len(r.kube)), r.waitNodesReady),
 		action.When(func() bool { return r.cache != nil }, r.act(cacheHostingTitle, r.publishCacheHosting)),
@@ -191,10 +191,9 @@ type run struct {
 	missing, stopped []plan.Node
 	// beyond are the plex's running Kubernetes nodes that the plan does
 	// not hold: workers `kubectl plex join` added (podNetwork).
-	beyond     []plan.Node
-	cache      *registry.Cache // the plex's image cache (registry.go)
-	facts      nodeFacts
-	factsKnown bool
+	beyond []plan.Node
+	cache  *registry.Cache // the plex's image cache (registry.go)
+	facts  nodeFacts
 	// bootFirst are waited for before init, bootLater (the workers this
 	// run created) before they join (splitBoot).
 	bootFirst, bootLater []plan.Node

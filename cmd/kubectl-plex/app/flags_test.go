@@ -70,9 +70,6 @@ func recording(calls *[]string) core {
 	}
 }
 
-// describe spells out options for comparison: values as they are, and for
-// pointers to structs (loggers) and interfaces (writers) only whether they
-// are set, since a new run makes new ones.
 // loggerOf is v's *status.Logger, when it holds a set one.
 func loggerOf(v reflect.Value) (*status.Logger, bool) {
 	if !v.CanInterface() {
@@ -82,6 +79,9 @@ func loggerOf(v reflect.Value) (*status.Logger, bool) {
 	return l, ok && l != nil
 }
 
+// describe spells out options for comparison: values as they are, and for
+// pointers to other structs and interfaces (writers) only whether they are
+// set, since a new run makes new ones; a Logger by its verbosity.
 func describe(v reflect.Value) string {
 	if l, ok := loggerOf(v); ok {
 		return fmt.Sprintf("logger{verbose:%t}", l.Verbose)
