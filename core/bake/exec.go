@@ -20,18 +20,12 @@ func (b *baker) exec(ctx context.Context, timeout time.Duration, env map[string]
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	out := &status.Lines{Log: b.log, Prefix: "   | "}
-	defer out.Flush()
 	code, err := b.srv.Exec(ctx, b.instance, cmd, incus.ExecOptions{Stdout: out, Stderr: out, Env: env})
-	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
-			return out.String(), fmt.Errorf("%s did not finish in %s:\n%s", strings.Join(cmd, " "), timeout, tail(out.String(), 2000))
-		}
-		return out.String(), err
+	out.Flush()
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
+		return out.String(), fmt.Errorf("%s did not finish in %s:\n%s", strings.Join(cmd, " "), timeout, tail(out.String(), 2000))
 	}
-	if code != 0 {
-		return out.String(), &incus.ExecError{Instance: b.instance, Command: cmd, Code: code, Output: out.String()}
-	}
-	return out.String(), nil
+	return incus.RunResult(b.instance, cmd, code, err, out.String())
 }
 
 // parseFacts reads the "plex-fact KEY=VALUE" lines of a script's output.

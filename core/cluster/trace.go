@@ -42,11 +42,5 @@ func (t traced) Run(ctx context.Context, name string, cmd ...string) (string, er
 	out := &status.Lines{Log: t.log, Prefix: "   | ", Filter: kubeadm.Redact}
 	code, err := t.Incus.Exec(ctx, name, cmd, incus.ExecOptions{Stdout: out, Stderr: out})
 	out.Flush()
-	if err != nil {
-		return out.String(), err
-	}
-	if code != 0 {
-		return out.String(), &incus.ExecError{Instance: name, Command: cmd, Code: code, Output: out.String()}
-	}
-	return out.String(), nil
+	return incus.RunResult(name, cmd, code, err, out.String())
 }

@@ -255,11 +255,17 @@ func (s *Server) Run(ctx context.Context, name string, cmd ...string) (string, e
 func (s *Server) RunInput(ctx context.Context, name string, stdin io.Reader, cmd ...string) (string, error) {
 	var buf lockedBuffer
 	code, err := s.Exec(ctx, name, cmd, ExecOptions{Stdin: stdin, Stdout: &buf, Stderr: &buf})
+	return RunResult(name, cmd, code, err, buf.String())
+}
+
+// RunResult is what Run returns for an Exec of cmd in instance that gave
+// code and err with output: a non-zero exit is an *ExecError.
+func RunResult(instance string, cmd []string, code int, err error, output string) (string, error) {
 	if err != nil {
-		return buf.String(), err
+		return output, err
 	}
 	if code != 0 {
-		return buf.String(), &ExecError{Instance: name, Command: cmd, Code: code, Output: buf.String()}
+		return output, &ExecError{Instance: instance, Command: cmd, Code: code, Output: output}
 	}
-	return buf.String(), nil
+	return output, nil
 }
