@@ -191,8 +191,10 @@ func drainNode(ctx context.Context, srv Incus, o DrainOptions) error {
 				return err
 			})
 		})),
-		action.If(o.Delete, r.act("deleting instance "+o.Node, func(ctx context.Context) error { return srv.Delete(ctx, o.Node) })),
+		// The routes go before the instance: until it is deleted, a drain
+		// that failed on the way finds the node again and converges.
 		action.If(o.Delete, r.act("removing routes to "+o.Node, func(ctx context.Context) error { return r.syncNetwork(ctx, rest) })),
+		action.If(o.Delete, r.act("deleting instance "+o.Node, func(ctx context.Context) error { return srv.Delete(ctx, o.Node) })),
 	)
 }
 

@@ -142,6 +142,10 @@ func TestRouteScriptRuns(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
 	fake := `#!/bin/sh
+if [ "$1 $2 $3 $4" = "-4 route show exact" ]; then
+	[ -z "$ROUTE_STAYS" ] || echo "$5 via 10.212.0.13 dev eth0"
+	exit 0
+fi
 if [ "$1 $2" = "-4 route" ] && [ "$3" = show ]; then
 	printf '%s\n' \
 		'10.244.1.0/24 dev cni0 proto kernel scope link src 10.244.1.1' \
@@ -152,8 +156,25 @@ if [ "$1 $2" = "-4 route" ] && [ "$3" = show ]; then
 	exit 0
 fi
 echo "$*" >> "` + log + `"
+[ "$1 $2" != "route del" ] || [ -z "$DEL_FAILS" ] || exit 2
 `
 	if err := os.WriteFile(filepath.Join(dir, "ip"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A route that vanished while it was deleted is fine; one that stays
+	// fails the script.
+	for _, tc := range []struct {
+		env  string
+		fail bool
+	}{{"DEL_FAILS=1", false}, {"DEL_FAILS=1 ROUTE_STAYS=1", true}} {
+		cmd := exec.Command(sh, "-c", script)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		cmd.Env = append(cmd.Env, strings.Fields(tc.env)...)
+		if err := cmd.Run(); (err != nil) != tc.fail {
+			t.Errorf("%s: the script's error is %v; want one: %v", tc.env, err, tc.fail)
+		}
+	}
+	if err := os.Remove(log); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(sh, "-c", script)

@@ -122,7 +122,8 @@ func RouteScript(p plan.Plex, routes []Route, iface string) string {
 	if len(keep) > 0 {
 		fmt.Fprintf(&b, "\tcase \"$dst\" in %s) continue ;; esac\n", strings.Join(keep, "|"))
 	}
-	b.WriteString("\tip route del \"$dst\" via \"$gw\"\n")
+	// A route gone by itself meanwhile is as good as deleted.
+	b.WriteString("\tip route del \"$dst\" via \"$gw\" || [ -z \"$(ip -4 route show exact \"$dst\")\" ]\n")
 	b.WriteString("done\n")
 	return b.String()
 }

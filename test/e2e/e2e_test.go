@@ -62,9 +62,19 @@ func (e *env) mustPlex(args ...string) string {
 	e.t.Helper()
 	out, err := e.plex(args...)
 	if err != nil {
-		e.t.Fatalf("kubectl plex %s: %v", strings.Join(args, " "), err)
+		e.t.Fatalf("kubectl plex %s: %v; it ended with:\n%s", strings.Join(args, " "), err, lastLines(out, 12))
 	}
 	return out
+}
+
+// lastLines is the end of a command's output, for a failure message that
+// says why without the log lines above it.
+func lastLines(out string, n int) string {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (e *env) client() *kubernetes.Clientset {

@@ -102,8 +102,9 @@ mean what kubectl's mean. A budget that blocks the drain gives an error that
 names the pods; the node stays cordoned and is not deleted.
 
 With --delete, plex then runs kubeadm reset on the node, deletes the Node
-object and the instance, and removes the routes to its pods from the other
-nodes. On a control-plane node, kubeadm reset also removes its etcd member;
+object, removes the routes to its pods from the other nodes, and deletes the
+instance last: a drain that fails on the way finds the node again when run
+again, and carries on. On a control-plane node, kubeadm reset also removes its etcd member;
 plex refuses when the members left would have no healthy majority (unless
 --ignore-quorum), and never deletes the last control-plane node (use down).`,
 		Example: `  kubectl plex drain omniplex3 --ignore-daemonsets --timeout 2m

@@ -78,7 +78,10 @@ type Options struct {
 	// NoWait fails at once with a *HeldError when the lock is held.
 	NoWait bool
 	// Stale is how long a holder's lock may go unrenewed, as a waiter sees
-	// it, before the waiter takes it over. Default 15s.
+	// it, before the waiter takes it over. Default 30s: the holder gives up
+	// after Stale/2 without a renewal, and an incusd busy deleting or
+	// snapshotting large instances on a loaded host has been seen to answer
+	// nothing for several seconds.
 	Stale time.Duration
 	// Beat is how often the holder renews. At most Stale/3. Default 3s.
 	Beat time.Duration
@@ -97,7 +100,7 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultStale = 15 * time.Second
+	DefaultStale = 30 * time.Second
 	DefaultBeat  = 3 * time.Second
 	DefaultPoll  = time.Second
 )
@@ -276,8 +279,10 @@ func (l *Lock) heartbeat(ctx context.Context) {
 			}
 			return
 		}
+		// A slow answer is still a renewal: one try may take until the
+		// deadline, not just one Beat.
 		start := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, l.opts.Beat)
+		rctx, cancel := context.WithTimeout(ctx, max(l.opts.Beat, deadline-elapsed(last)))
 		err := l.renew(rctx)
 		cancel()
 		var lost *LostError

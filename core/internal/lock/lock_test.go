@@ -453,7 +453,7 @@ func TestLockOptions(t *testing.T) {
 		want    Options
 		wantErr bool
 	}{
-		{in: Options{}, want: Options{Stale: 15 * time.Second, Beat: 3 * time.Second, Poll: time.Second}},
+		{in: Options{}, want: Options{Stale: 30 * time.Second, Beat: 3 * time.Second, Poll: time.Second}},
 		{in: Options{Stale: 300 * time.Millisecond}, want: Options{Stale: 300 * time.Millisecond, Beat: 100 * time.Millisecond, Poll: 100 * time.Millisecond}},
 		{in: Options{Stale: time.Second, Beat: 500 * time.Millisecond}, wantErr: true},
 		{in: Options{Stale: -time.Second}, wantErr: true},
