@@ -15,7 +15,7 @@
 # set to the commit's time; gzip stores no name or time (-n).
 #
 # Environment (the Makefile passes them): VERSION, COMMIT, LDFLAGS (the same as `make
-# build`), DIST (dist), DIST_URL_BASE (where the archives will be downloaded
+# build`), DIST (dist), DIST_PLATFORMS (optional, below), DIST_URL_BASE (where the archives will be downloaded
 # from; the manifest's uris), SOURCE_DATE_EPOCH (default: the commit's time).
 set -euo pipefail
 
@@ -35,6 +35,7 @@ declare -A PLATFORMS=(
   [plex-registry]="linux/amd64 linux/arm64"
 )
 PROGRAMS=(kubectl-plex incus-plexbake plex-registry)
+ALL_KUBECTL_PLEX_PLATFORMS="${PLATFORMS[kubectl-plex]}"
 
 die() {
   echo "dist: $*" >&2
@@ -48,6 +49,28 @@ if [[ "${VERSION}" =~ ^v[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]*)?$ ]]; then
   KREW_VERSION="${VERSION}"
 else
   KREW_VERSION="v0.0.0-${VERSION//[^0-9A-Za-z.-]/-}"
+fi
+
+# DIST_PLATFORMS, when set, narrows the build to those platforms (os/arch,
+# space-separated): `make packaging-test` checks the host's alone, which
+# spares a fresh machine the three cross-compiles. The manifest then lists
+# those platforms only. A release (`make dist`) builds them all.
+if [[ -n "${DIST_PLATFORMS:-}" ]]; then
+  for want in ${DIST_PLATFORMS}; do
+    known=false
+    for prog in "${PROGRAMS[@]}"; do
+      [[ " ${PLATFORMS[${prog}]} " == *" ${want} "* ]] && known=true
+    done
+    ${known} || die "DIST_PLATFORMS: ${want} is not a platform plex ships for (${ALL_KUBECTL_PLEX_PLATFORMS})"
+  done
+  for prog in "${PROGRAMS[@]}"; do
+    kept=""
+    for plat in ${PLATFORMS[${prog}]}; do
+      [[ " ${DIST_PLATFORMS} " == *" ${plat} "* ]] && kept+=" ${plat}"
+    done
+    PLATFORMS[${prog}]="${kept# }"
+  done
+  [[ -n "${PLATFORMS[kubectl-plex]}" ]] || die "DIST_PLATFORMS=${DIST_PLATFORMS} names no platform of kubectl-plex (${ALL_KUBECTL_PLEX_PLATFORMS})"
 fi
 
 case "${DIST}" in
@@ -137,6 +160,24 @@ rm -rf "${STAGE}"
 # krew/plex.yaml.tmpl names @VERSION@, @URL_BASE@ and @SHA256:<archive>@ for
 # each archive it lists; lines starting with "##" are notes for its editors.
 manifest="$(grep -v '^##' krew/plex.yaml.tmpl)"
+if [[ "${PLATFORMS[kubectl-plex]}" != "${ALL_KUBECTL_PLEX_PLATFORMS}" ]]; then
+  # A narrowed dist: drop the template's platform entries (from one
+  # "  - selector:" to the next item or key) of the archives not built.
+  built=""
+  for plat in ${PLATFORMS[kubectl-plex]}; do built+=" kubectl-plex_${plat/\//_}.tar.gz"; done
+  manifest="$(awk -v keep="${built}" '
+    BEGIN { n = split(keep, k, " "); for (i = 1; i <= n; i++) want[k[i]] = 1 }
+    function flush() { if (block != "" && (name in want)) printf "%s", block; block = ""; name = ""; inblock = 0 }
+    /^  - selector:/ { flush(); inblock = 1 }
+    inblock && ($0 ~ /^  [^ -]/ || $0 ~ /^[^ ]/) { flush() }
+    inblock {
+      block = block $0 "\n"
+      if (match($0, /@SHA256:[^@]*@/)) name = substr($0, RSTART + 8, RLENGTH - 9)
+      next
+    }
+    { print }
+    END { flush() }' <<<"${manifest}")"
+fi
 manifest="${manifest//@VERSION@/${KREW_VERSION}}"
 manifest="${manifest//@URL_BASE@/${DIST_URL_BASE%/}}"
 for plat in ${PLATFORMS[kubectl-plex]}; do
@@ -160,6 +201,7 @@ source-date-epoch: ${SOURCE_DATE_EPOCH}
 go: $(go env GOVERSION)
 source-fingerprint: ${fingerprint}
 url-base: ${DIST_URL_BASE%/}
+platforms: $(for prog in "${PROGRAMS[@]}"; do printf '%s\n' ${PLATFORMS[${prog}]}; done | sort -u | tr '\n' ' ' | sed 's/ $//')
 EOF
 
 echo "dist: ${DIST} (${archives} archives, krew manifest version ${KREW_VERSION}) in $(since "${start}")" >&2

@@ -45,7 +45,23 @@ func (e *ExecError) Error() string {
 	if len(out) > 4000 {
 		out = "…" + out[len(out)-4000:]
 	}
-	return fmt.Sprintf("command %q in %s exited %d:\n%s", strings.Join(e.Command, " "), e.Instance, e.Code, out)
+	return fmt.Sprintf("command %q in %s exited %d:\n%s", commandLine(e.Command), e.Instance, e.Code, out)
+}
+
+// commandLine is a command as errors show it: a script passed to sh -c is
+// cut at its first line (and a long line at 160 bytes), so that an error
+// names the command without repeating the whole script.
+func commandLine(cmd []string) string {
+	s := strings.Join(cmd, " ")
+	cut := len(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		cut = i
+	}
+	cut = min(cut, 160)
+	if cut == len(s) {
+		return s
+	}
+	return strings.TrimSpace(s[:cut]) + " …"
 }
 
 // ExecOptions tune Exec.
@@ -106,7 +122,7 @@ func (e *notConnected) Error() string { return e.err.Error() }
 func (e *notConnected) Unwrap() error { return e.err }
 
 func (s *Server) exec(ctx context.Context, name string, cmd []string, o ExecOptions) (int, error) {
-	what := fmt.Sprintf("running %q in %s", strings.Join(cmd, " "), name)
+	what := fmt.Sprintf("running %q in %s", commandLine(cmd), name)
 	env := map[string]string{"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
 	for k, v := range o.Env {
 		env[k] = v

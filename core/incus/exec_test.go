@@ -152,3 +152,19 @@ func TestExecInterleavedOutput(t *testing.T) {
 		}
 	})
 }
+
+func TestCommandLine(t *testing.T) {
+	long := strings.Repeat("x", 200)
+	for _, tc := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"kubeadm", "join", "--config", "/etc/plex/kubeadm-join.yaml"}, "kubeadm join --config /etc/plex/kubeadm-join.yaml"},
+		{[]string{"sh", "-c", "# routes\nset -eu\nip route replace 10.0.0.0/24 via 10.1.0.2\n"}, "sh -c # routes …"},
+		{[]string{"echo", long}, "echo " + long[:155] + " …"},
+	} {
+		if got := commandLine(tc.cmd); got != tc.want {
+			t.Errorf("commandLine(%q) = %q, want %q", tc.cmd, got, tc.want)
+		}
+	}
+}

@@ -22,7 +22,8 @@ import (
 )
 
 // distArchives are the archives `make dist` must produce, and the files each
-// one carries.
+// one carries. A dist narrowed with DIST_PLATFORMS holds those of its
+// platforms (packagingRelease.archives).
 var distArchives = map[string][]string{
 	"kubectl-plex_linux_amd64":   {"LICENSE", "kubectl-plex", "kubectl_complete-plex"},
 	"kubectl-plex_linux_arm64":   {"LICENSE", "kubectl-plex", "kubectl_complete-plex"},
@@ -48,7 +49,8 @@ func TestPackagingArchives(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range distArchives {
+	archives := rel.archives(t)
+	for name, want := range archives {
 		t.Run(name, func(t *testing.T) {
 			path := rel.archive(name)
 			sum := fileSHA256(t, path)
@@ -108,6 +110,7 @@ func TestPackagingArchives(t *testing.T) {
 // Krew validates the rest in TestPackagingKrew.
 func TestPackagingManifest(t *testing.T) {
 	_, rel := requirePackaging(t)
+	archives := rel.archives(t)
 	raw, err := os.ReadFile(filepath.Join(rel.dir, "plex.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +161,7 @@ func TestPackagingManifest(t *testing.T) {
 	for _, p := range m.Spec.Platforms {
 		name := fmt.Sprintf("kubectl-plex_%s_%s", p.Selector.MatchLabels["os"], p.Selector.MatchLabels["arch"])
 		seen[name] = true
-		if _, ok := distArchives[name]; !ok {
+		if _, ok := archives[name]; !ok {
 			t.Errorf("platform %v has no archive %s", p.Selector.MatchLabels, name)
 			continue
 		}
@@ -176,7 +179,7 @@ func TestPackagingManifest(t *testing.T) {
 			t.Errorf("%s: bin %q files %q: want bin kubectl-plex, and the files to copy kubectl_complete-plex and LICENSE too", name, p.Bin, from)
 		}
 	}
-	for name := range distArchives {
+	for name := range archives {
 		if strings.HasPrefix(name, "kubectl-plex_") && !seen[name] {
 			t.Errorf("no platform for %s", name)
 		}
@@ -196,7 +199,7 @@ func TestPackagingReproducible(t *testing.T) {
 	start := time.Now()
 	// The same VERSION and COMMIT as the first build: make computes them
 	// from git, and the copy is the same tree.
-	mustRunTool(t, nil, "make", "-C", src, "dist", "DIST="+dist, "DIST_URL_BASE="+rel.info["url-base"])
+	mustRunTool(t, nil, "make", "-C", src, "dist", "DIST="+dist, "DIST_URL_BASE="+rel.info["url-base"], "DIST_PLATFORMS="+rel.info["platforms"])
 	t.Logf("second make dist: %s", time.Since(start).Round(time.Second))
 
 	second, err := readBuildInfo(filepath.Join(dist, "build-info.txt"))

@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,34 @@ func readBuildInfo(path string) (map[string]string, error) {
 		}
 	}
 	return info, sc.Err()
+}
+
+// archives are the archives this dist must hold: those of distArchives on
+// the platforms its build-info.txt lists (all of them in a release; the
+// host's in `make packaging-test`).
+func (r *packagingRelease) archives(t *testing.T) map[string][]string {
+	t.Helper()
+	plats := strings.Fields(r.info["platforms"])
+	if len(plats) == 0 {
+		t.Fatalf("%s/build-info.txt lists no platforms", r.dir)
+	}
+	out := map[string][]string{}
+	for _, p := range plats {
+		n := 0
+		for name, files := range distArchives {
+			if strings.HasSuffix(name, "_"+strings.ReplaceAll(p, "/", "_")) {
+				out[name] = files
+				n++
+			}
+		}
+		if n == 0 {
+			t.Errorf("build-info.txt lists platform %s, which no archive of a release is for", p)
+		}
+	}
+	if !slices.ContainsFunc(plats, func(p string) bool { return p == runtime.GOOS+"/"+runtime.GOARCH }) {
+		t.Errorf("the dist has no archives for this machine (%s/%s), whose binaries the tests run: platforms %v", runtime.GOOS, runtime.GOARCH, plats)
+	}
+	return out
 }
 
 // archive is the path of dist's NAME.tar.gz.

@@ -7,15 +7,21 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
+
+// WebsocketHandshake bounds one websocket's handshake. incusd has been seen
+// not to answer one for over 30 s, on a loaded host, right after it deleted
+// a large instance; the REST calls have no bound but the caller's context.
+const WebsocketHandshake = 45 * time.Second
 
 // Websocket connects to one of an operation's websockets (an exec's stdin,
 // stdout, stderr or control) with the secret the operation gave.
 func (c *Client) Websocket(ctx context.Context, opID, secret string) (*websocket.Conn, error) {
 	d := websocket.Dialer{
-		HandshakeTimeout: c.http.Transport.(*http.Transport).TLSHandshakeTimeout,
+		HandshakeTimeout: WebsocketHandshake,
 		ReadBufferSize:   64 << 10,
 		WriteBufferSize:  64 << 10,
 	}
