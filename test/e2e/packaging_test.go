@@ -89,7 +89,7 @@ func (r *packagingRelease) archives(t *testing.T) map[string][]string {
 			t.Errorf("build-info.txt lists platform %s, which no archive of a release is for", p)
 		}
 	}
-	if !slices.ContainsFunc(plats, func(p string) bool { return p == runtime.GOOS+"/"+runtime.GOARCH }) {
+	if !slices.Contains(plats, runtime.GOOS+"/"+runtime.GOARCH) {
 		t.Errorf("the dist has no archives for this machine (%s/%s), whose binaries the tests run: platforms %v", runtime.GOOS, runtime.GOARCH, plats)
 	}
 	return out

@@ -104,9 +104,10 @@ names the pods; the node stays cordoned and is not deleted.
 With --delete, plex then runs kubeadm reset on the node, deletes the Node
 object, removes the routes to its pods from the other nodes, and deletes the
 instance last: a drain that fails on the way finds the node again when run
-again, and carries on. On a control-plane node, kubeadm reset also removes its etcd member;
-plex refuses when the members left would have no healthy majority (unless
---ignore-quorum), and never deletes the last control-plane node (use down).`,
+again, and carries on. On a control-plane node, kubeadm reset also removes
+its etcd member; plex refuses when the members left would have no healthy
+majority (unless --ignore-quorum), and never deletes the last control-plane
+node (use down).`,
 		Example: `  kubectl plex drain omniplex3 --ignore-daemonsets --timeout 2m
   kubectl plex drain omniplex3 --ignore-daemonsets --delete-emptydir-data --delete`,
 		Args: cobra.ExactArgs(1),
