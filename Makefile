@@ -122,9 +122,10 @@ lint:
 clean:
 	rm -rf $(BIN)
 
-## bench: time up (1+1…1+8), join, bakes, plain incus launch, snapshot and restore, containerd 2 vs 1.6, images preloaded; medians of 3
+## bench: time up (1+1…1+8), join, bakes, plain incus launch, snapshot and restore, containerd 2 vs 1.6, images preloaded; medians of 3 (BENCH=scale: the ups and joins alone)
+BENCH ?= all
 bench: images bake build
-	hack/bench.sh
+	hack/bench.sh $(BENCH)
 
 # --- packaging (issue 9): release archives, Krew manifest, packaging tests ---
 # dist/ gets one tar.gz per program and platform (binary + LICENSE; kubectl-plex

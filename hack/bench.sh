@@ -5,7 +5,12 @@
 #     (WORKERS), with the status lines of one 1+2 up as its phase breakdown,
 #     and each node's memory (RSS of kubelet, containerd and the static
 #     pods) in the largest plex;
-#   - kubectl plex join of one worker;
+#   - kubectl plex join of one worker, into a 1+2 plex whose kube-system
+#     pods are Ready;
+#   - the CPU time each up and join used, host-wide, with the nodes' share
+#     (their containers' cgroups) and the host side's (incusd, plex): on
+#     2 cores, half of it is the least wall time the same work could take.
+#     `hack/bench.sh scale` runs the ups, the joins and the memory alone;
 #   - incus plexbake: an unchanged re-bake, and a cold bake (--force), of
 #     the debian12_kube node image, and its size as Incus stores it;
 #   - a plain `incus launch` of the same 3 instances (1+2), to running, for
@@ -44,7 +49,7 @@ RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
 RUNTIME_ARTIFACTS=${RUNTIME_ARTIFACTS:-$PLEX_CACHE/runtime/$CONTAINERD_VERSION-$RUNC_VERSION/bin}
 PRELOAD_MIRROR=${PRELOAD_MIRROR:-http://10.212.0.1:5000}
 MODE=${1:-all}
-case $MODE in all | runtime | preload) ;; *) echo "usage: hack/bench.sh [all|runtime|preload]" >&2; exit 2 ;; esac
+case $MODE in all | runtime | preload | scale) ;; *) echo "usage: hack/bench.sh [all|runtime|preload|scale]" >&2; exit 2 ;; esac
 work=$(mktemp -d)
 trap 'rm -rf "$work"; $BIN down plexbench --kubeconfig "$work/kc" >/dev/null 2>&1 || true' EXIT
 export KUBECONFIG="$work/kc"
@@ -74,6 +79,27 @@ now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN {printf "%.2f\n", e-s}'; }
 
 declare -A result
+
+# CPU time, to tell work from waiting: cpu_mark prints the host's busy CPU
+# time and the plexbench nodes' (their containers' cgroups), in seconds;
+# cpu_since MARK prints "TOTAL NODES HOST" used since. On 2 cores, TOTAL/2
+# is the least wall time the same work could take.
+cpu_mark() {
+  local host nodes=0 f
+  host=$(awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f", ($2+$3+$4+$7+$8+$9)/hz}' /proc/stat)
+  for f in /sys/fs/cgroup/cpuacct/lxc.payload.plexbench*/cpuacct.usage; do # cgroup v1, ns
+    [ -e "$f" ] && nodes=$(awk -v a="$nodes" -v b="$(cat "$f")" 'BEGIN {printf "%.2f", a+b/1e9}')
+  done
+  for f in /sys/fs/cgroup/lxc.payload.plexbench*/cpu.stat; do # cgroup v2, µs
+    [ -e "$f" ] && nodes=$(awk -v a="$nodes" '$1 == "usage_usec" {printf "%.2f", a+$2/1e6}' "$f")
+  done
+  echo "$host $nodes"
+}
+cpu_since() {
+  read -r h0 n0 <<<"$1"
+  read -r h1 n1 <<<"$(cpu_mark)"
+  awk -v h="$h1" -v h0="$h0" -v n="$n1" -v n0="$n0" 'BEGIN {printf "%.1f %.1f %.1f\n", h-h0, n-n0, (h-h0)-(n-n0)}'
+}
 # memory NODES...: each node's RSS (MiB) of kubelet, containerd and the
 # control plane's static pods, from ps in the node.
 memory() {
@@ -97,27 +123,49 @@ bake() {
 release_runtime=(--containerd-version "$CONTAINERD_VERSION" --runc-version "$RUNC_VERSION" --runtime-artifacts "$RUNTIME_ARTIFACTS")
 
 # ups ROW: RUNS ups of the spec from a plex that is down; ROW gets the
-# median and the times are printed. The last up's log is $work/up.log.
+# median and the times are printed, "ROW CPU" the median CPU seconds, with
+# each run's share of the nodes and of the host (incusd, plex). The last
+# up's log is $work/up.log.
 ups() {
-  local t times=()
+  local t c cpu times=() cpus=()
   for _ in $(seq "$RUNS"); do
     $BIN down plexbench >/dev/null
+    c=$(cpu_mark)
     t=$(now); $BIN up -f "$work/bench.yaml" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
     times+=("$(since "$t")")
+    cpu=$(cpu_since "$c")
+    cpus+=("${cpu%% *}")
+    echo "  CPU s: total, nodes, host side: $cpu"
   done
   result["$1"]=$(printf '%s\n' "${times[@]}" | median)
+  result["$1 CPU"]=$(printf '%s\n' "${cpus[@]}" | median)
   echo "$1: ${times[*]} s"
 }
 
+# settle: wait until the plex's kube-system pods are Ready (CoreDNS,
+# kube-proxy), so that a join is timed on its own and not beside the end of
+# the up before it.
+settle() {
+  kubectl --context plex-plexbench wait --for=condition=Ready pods --all -n kube-system --timeout=180s >/dev/null ||
+    echo "  (kube-system pods not all Ready within 180 s; timing the joins all the same)"
+}
+
 # joins ROW: RUNS joins of one worker each (indices 4, 5, …) into the 1+2
-# plex of $work/bench.yaml that is up; ROW gets the median.
+# plex of $work/bench.yaml that is up, once it has settled; ROW gets the
+# median, "ROW CPU" the median CPU seconds.
 joins() {
-  local t i jt=()
+  local t c cpu i jt=() cpus=()
   for i in $(seq "$RUNS"); do
+    settle
+    c=$(cpu_mark)
     t=$(now); $BIN join -f "$work/bench.yaml" plexbench "$((3 + i))" >"$work/join.log" 2>&1 || { cat "$work/join.log"; exit 1; }
     jt+=("$(since "$t")")
+    cpu=$(cpu_since "$c")
+    cpus+=("${cpu%% *}")
+    echo "  CPU s: total, nodes, host side: $cpu"
   done
   result["$1"]=$(printf '%s\n' "${jt[@]}" | median)
+  result["$1 CPU"]=$(printf '%s\n' "${cpus[@]}" | median)
   echo "$1: ${jt[*]} s"
 }
 
@@ -214,6 +262,24 @@ echo "memory of the plex 1+$last:"
 memory "${nodes[@]}" | sed 's/^/  /'
 $BIN down plexbench >/dev/null
 
+# table KEYS...: the rows that have a result, then the scale ratio.
+table() {
+  local k
+  for k in "$@"; do
+    if [ -n "${result[$k]:-}" ]; then printf '%-22s %s\n' "$k" "${result[$k]}"; fi
+  done
+  if [ "$last" != 1 ] && [ -n "${result["up 1+1"]:-}" ]; then
+    awk -v a="${result["up 1+$last"]}" -v b="${result["up 1+1"]}" -v n="$last" 'BEGIN {printf "%-22s %.2f (goal <= 1.4 for 1+8)\n", "1+" n " / 1+1", a/b}'
+  fi
+}
+scale_rows=("up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "up 1+1 CPU" "up 1+2 CPU" "up 1+4 CPU" "up 1+8 CPU" "join 1 worker CPU")
+if [ "$MODE" = scale ]; then
+  echo
+  echo "== plex bench: up and join (median of $RUNS runs, seconds; CPU: seconds of CPU time used, host-wide)"
+  table "${scale_rows[@]}"
+  exit 0
+fi
+
 # plexbake: an unchanged re-bake (nothing to do), then a cold bake.
 bake "${release_runtime[@]}"
 bt=() ct=()
@@ -269,10 +335,5 @@ preload_compare
 other_bases
 
 echo
-echo "== plex bench (median of $RUNS runs, seconds)"
-for k in "up 1+1" "up 1+2" "up 1+4" "up 1+8" "join 1 worker" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on" "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro" "${preload_rows[@]:2}" "${extra[@]}"; do
-  if [ -n "${result[$k]:-}" ]; then printf '%-22s %s\n' "$k" "${result[$k]}"; fi
-done
-if [ "$last" != 1 ] && [ -n "${result["up 1+1"]:-}" ]; then
-  awk -v a="${result["up 1+$last"]}" -v b="${result["up 1+1"]}" -v n="$last" 'BEGIN {printf "%-22s %.2f (goal <= 1.4 for 1+8)\n", "1+" n " / 1+1", a/b}'
-fi
+echo "== plex bench (median of $RUNS runs, seconds; CPU: seconds of CPU time used, host-wide)"
+table "${scale_rows[@]:0:5}" "re-bake unchanged" "cold bake" "image MiB" "incus launch x3" "snapshot 1+2" "restore 1+2" "snapshot MiB, new" "snapshot MiB, 1 min on" "up 1+2 debian12_kube" "up 1+2 debian12_kube_distro" "${preload_rows[@]:2}" "${extra[@]}" "${scale_rows[@]:5}"

@@ -36,13 +36,17 @@ func (r *run) fileExists(ctx context.Context, node, path string) (bool, error) {
 
 // findControlPlane finds the control-plane node kubeadm works on: the first
 // that has been initialised, or, when none has, the first, which
-// kubeadmInit then initialises.
+// kubeadmInit then initialises. A node this run creates has not been (join
+// asks while it is being made).
 func (r *run) findControlPlane(ctx context.Context) error {
 	cps := controlPlaneNodes(r.px)
 	if len(cps) == 0 {
 		return fmt.Errorf("plex %s has no control-plane node", r.px.Name)
 	}
 	for _, n := range cps {
+		if r.isFresh(n.Name) {
+			continue
+		}
 		done, err := r.fileExists(ctx, n.Name, adminConfPath)
 		if err != nil {
 			return err

@@ -34,14 +34,19 @@ func (r *run) joining() bool { return len(r.unjoinedCPs)+len(r.unjoinedWorkers) 
 func (r *run) joiningControlPlanes() bool { return len(r.unjoinedCPs) > 0 }
 
 // findUnjoined finds the Kubernetes nodes other than the control plane
-// that have no kubelet config yet.
+// that have no kubelet config yet. A node this run creates has none, and is
+// not asked (join asks while it is being made).
 func (r *run) findUnjoined(ctx context.Context) error {
 	r.unjoinedCPs, r.unjoinedWorkers = nil, nil
 	for _, n := range r.kube {
 		if n.Name == r.cp.Name {
 			continue
 		}
-		done, err := r.fileExists(ctx, n.Name, kubeletConfPath)
+		var done bool
+		var err error
+		if !r.isFresh(n.Name) {
+			done, err = r.fileExists(ctx, n.Name, kubeletConfPath)
+		}
 		switch {
 		case err != nil:
 			return err

@@ -51,6 +51,9 @@ func waitReady(ctx context.Context, kubeconfig []byte, names []string, timeout t
 	return waitReadySince(ctx, kubeconfig, names, time.Time{}, timeout)
 }
 
+// readyPoll is how often waitReadySince lists the nodes.
+const readyPoll = 250 * time.Millisecond
+
 // waitReadySince is waitReady where Ready counts only if the node's kubelet
 // reported it at or after since. After a restore, etcd still shows every
 // node Ready as it was at the snapshot, until the node controller's grace
@@ -63,7 +66,9 @@ func waitReadySince(ctx context.Context, kubeconfig []byte, names []string, sinc
 		return err
 	}
 	var notReady []string
-	return pollAPI(ctx, timeout, time.Second, func(ctx context.Context) (bool, error) {
+	// A node turns Ready about a second after its join; a list of the
+	// nodes four times a second costs the API server little.
+	return pollAPI(ctx, timeout, readyPoll, func(ctx context.Context) (bool, error) {
 		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, err

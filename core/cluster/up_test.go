@@ -111,11 +111,19 @@ func TestUpAgainAdoptsWhatExists(t *testing.T) {
 	if err := Up(context.Background(), o); err != nil {
 		t.Fatalf("first up: %v", err)
 	}
+	// A node the run made holds no kubeadm state: the first up asks none
+	// whether it has any.
+	if got := f.ranOn(mark{}, "test", "-e"); len(got) > 0 {
+		t.Errorf("the first up looked for kubeadm's files in the nodes it had just made: %v", got)
+	}
 	m := f.mark()
 	var log bytes.Buffer
 	o.Log = status.New(&log)
 	if err := Up(context.Background(), o); err != nil {
 		t.Fatalf("second up: %v\n%s", err, log.String())
+	}
+	if got := f.ranOn(m, "test", "-e"); !slices.Equal(got, []string{"lab1", "lab2", "lab3"}) {
+		t.Errorf("the second up looked for kubeadm's files on %v, want every node", got)
 	}
 	created, deleted := f.since(m)
 	if len(created) > 0 || len(deleted) > 0 {
