@@ -48,6 +48,7 @@ CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.4.2}
 RUNC_VERSION=${RUNC_VERSION:-v1.5.3}
 RUNTIME_ARTIFACTS=${RUNTIME_ARTIFACTS:-$PLEX_CACHE/runtime/$CONTAINERD_VERSION-$RUNC_VERSION/bin}
 PRELOAD_MIRROR=${PRELOAD_MIRROR:-http://10.212.0.1:5000}
+KUBECTL=${KUBECTL:-$PLEX_CACHE/k8s/$KUBE_VERSION/bin/kubectl}
 MODE=${1:-all}
 case $MODE in all | runtime | preload | scale) ;; *) echo "usage: hack/bench.sh [all|runtime|preload|scale]" >&2; exit 2 ;; esac
 work=$(mktemp -d)
@@ -146,7 +147,7 @@ ups() {
 # kube-proxy), so that a join is timed on its own and not beside the end of
 # the up before it.
 settle() {
-  kubectl --context plex-plexbench wait --for=condition=Ready pods --all -n kube-system --timeout=180s >/dev/null ||
+  "$KUBECTL" --context plex-plexbench wait --for=condition=Ready pods --all -n kube-system --timeout=180s >/dev/null ||
     echo "  (kube-system pods not all Ready within 180 s; timing the joins all the same)"
 }
 

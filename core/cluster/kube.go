@@ -36,8 +36,8 @@ func (r *run) fileExists(ctx context.Context, node, path string) (bool, error) {
 
 // findControlPlane finds the control-plane node kubeadm works on: the first
 // that has been initialised, or, when none has, the first, which
-// kubeadmInit then initialises. A node this run creates has not been (join
-// asks while it is being made).
+// kubeadmInit then initialises. A node this run created has not been, and is
+// not asked.
 func (r *run) findControlPlane(ctx context.Context) error {
 	cps := controlPlaneNodes(r.px)
 	if len(cps) == 0 {

@@ -34,8 +34,8 @@ func (r *run) joining() bool { return len(r.unjoinedCPs)+len(r.unjoinedWorkers) 
 func (r *run) joiningControlPlanes() bool { return len(r.unjoinedCPs) > 0 }
 
 // findUnjoined finds the Kubernetes nodes other than the control plane
-// that have no kubelet config yet. A node this run creates has none, and is
-// not asked (join asks while it is being made).
+// that have no kubelet config yet. A node this run created has none, and is
+// not asked.
 func (r *run) findUnjoined(ctx context.Context) error {
 	r.unjoinedCPs, r.unjoinedWorkers = nil, nil
 	for _, n := range r.kube {
