@@ -96,11 +96,24 @@ func waitReadySince(ctx context.Context, kubeconfig []byte, names []string, sinc
 // retried. When ctx is cancelled, that is the error; at the timeout, the
 // error says the API server did not answer if the last check failed, and is
 // notDone's otherwise.
+//
+// A check that the timeout itself cut short says nothing of the API server:
+// a tick can fall on the deadline (interval divides timeout), and client-go's
+// rate limiter then refuses the call ("would exceed context deadline"). Its
+// error counts only when no check has answered yet.
 func pollAPI(ctx context.Context, timeout, interval time.Duration, check func(context.Context) (bool, error), notDone func() error) error {
 	var lastErr error
+	answered := false
 	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(ctx context.Context) (bool, error) {
 		done, err := check(ctx)
-		lastErr = err
+		switch {
+		case err == nil:
+			answered, lastErr = true, nil
+		case !cutShort(ctx):
+			lastErr = err
+		case !answered && lastErr == nil:
+			lastErr = err
+		}
 		return err == nil && done, nil
 	})
 	switch {
@@ -113,6 +126,13 @@ func pollAPI(ctx context.Context, timeout, interval time.Duration, check func(co
 	default:
 		return notDone()
 	}
+}
+
+// cutShort reports whether ctx has ended or its deadline has passed: a
+// deadline can pass a moment before ctx.Done is closed.
+func cutShort(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(d)
 }
 
 // waitNodesReady waits until every Kubernetes node of the plex is Ready.
