@@ -76,6 +76,9 @@ type nodeRegistrationOptions struct {
 	// control-plane taint) from "[]" (no taint at all).
 	Taints           *[]taint `json:"taints,omitempty"`
 	KubeletExtraArgs []arg    `json:"kubeletExtraArgs,omitempty"`
+	// ImagePullSerial false has kubeadm pull the control-plane images
+	// all at once in its preflight, not one after the other.
+	ImagePullSerial *bool `json:"imagePullSerial,omitempty"`
 }
 
 // taint is corev1.Taint without the time field plex never sets.
