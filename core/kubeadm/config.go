@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"time"
 
@@ -188,7 +189,7 @@ func initConfig(p plan.Plex, n plan.Node, o InitOptions) ([]byte, error) {
 		APIServer: apiServer{
 			CertSANs: uniq(addr.String(), endpointHost, n.Name, "localhost", "127.0.0.1"),
 		},
-		ControllerManager: controlPlaneComponent{ExtraArgs: append(append(cm, leaderElectArgs(p)...), controllerManagerRateArgs...)},
+		ControllerManager: controlPlaneComponent{ExtraArgs: slices.Concat(cm, leaderElectArgs(p), controllerManagerRateArgs)},
 		Scheduler:         controlPlaneComponent{ExtraArgs: leaderElectArgs(p)},
 		ImageRepository:   o.ImageRepository,
 		ClusterName:       p.Name,
@@ -221,9 +222,9 @@ func leaderElectArgs(p plan.Plex) []arg {
 // requests to the API server, 20 a second in bursts of 30 by default. At
 // start it asks for a service-account token for each of its controllers, one
 // after the other, and starts its informers only once every controller is
-// made; at 20 a second that took 4.6 s on the 2-core harness, and all that
-// time the CSR approver and signer, which every joining kubelet waits for,
-// did not run. With the limit lifted it takes 0.5 s. The API server's
+// made. On the 2-core harness the CSR approver, which with the signer every
+// joining kubelet waits for, started 4.75 s after the first controller at 20
+// a second, and 0.46-0.69 s after it with the limit lifted. The API server's
 // priority and fairness still keep the controller-manager from crowding out
 // other clients.
 var controllerManagerRateArgs = []arg{
@@ -344,7 +345,7 @@ func nodeRegistration(n plan.Node, addr netip.Addr) nodeRegistrationOptions {
 		CRISocket:        CRISocket,
 		KubeletExtraArgs: []arg{{Name: "node-ip", Value: addr.String()}},
 		// The images come from one registry on the plex's own network; seven
-		// pulls at once took 2.2 s of init's preflight on the 2-core
+		// pulls at once took 2.1-2.4 s of init's preflight on the 2-core
 		// harness, one after the other 4.9 s.
 		ImagePullSerial: ptr(false),
 	}
