@@ -71,6 +71,9 @@ type fakeInstance struct {
 	Image    string
 	Profiles []string
 	files    map[string][]byte
+	// seeded are the files SeedFiles gave it, written at its first start.
+	seeded  []incus.SeedFile
+	started bool
 	// snaps are the instance's snapshots (fake_snapshot_test.go).
 	snaps []fakeSnapshot
 }
@@ -173,6 +176,13 @@ func (f *fakeIncus) Start(ctx context.Context, name string) error {
 		return fmt.Errorf("starting instance %s: %w", name, incus.ErrNotFound)
 	}
 	in.Status = "Running"
+	if !in.started {
+		// Incus writes the seeded files as the instance first starts.
+		in.started = true
+		for _, sf := range in.seeded {
+			in.files[sf.Path] = slices.Clone(sf.Content)
+		}
+	}
 	return nil
 }
 
@@ -292,12 +302,24 @@ func (f *fakeIncus) PushFile(ctx context.Context, name, path string, content []b
 	return nil
 }
 
-func (f *fakeIncus) PushSymlink(ctx context.Context, name, path, target string) error {
-	return f.PushFile(ctx, name, path, []byte(symlinkPrefix+target), 0o777)
+// SeedFiles keeps the files until the instance first starts, as Incus
+// does; seeding an instance that has started is refused, as Incus would
+// never write those files.
+func (f *fakeIncus) SeedFiles(ctx context.Context, name string, files []incus.SeedFile) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.instances[name]
+	if !ok {
+		return fmt.Errorf("seeding files into %s: instance %s: %w", name, name, incus.ErrNotFound)
+	}
+	if in.started {
+		return fmt.Errorf("seeding files into %s: it has started, and Incus would never write them", name)
+	}
+	for _, sf := range files {
+		in.seeded = append(in.seeded, sf)
+	}
+	return nil
 }
-
-// symlinkPrefix marks a symbolic link among a fake instance's files.
-const symlinkPrefix = "symlink to "
 
 func (f *fakeIncus) PullFile(ctx context.Context, name, path string) ([]byte, error) {
 	f.mu.Lock()
@@ -427,6 +449,7 @@ func (f *fakeIncus) addInstance(name string, config map[string]string) {
 	f.instances[name] = &fakeInstance{
 		Instance: incus.Instance{Name: name, Status: "Running", Location: "none", Config: config},
 		files:    map[string][]byte{},
+		started:  true,
 	}
 }
 

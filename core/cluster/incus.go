@@ -34,7 +34,9 @@ type Incus interface {
 	Exec(ctx context.Context, name string, cmd []string, o incus.ExecOptions) (int, error)
 	Run(ctx context.Context, name string, cmd ...string) (string, error)
 	PushFile(ctx context.Context, name, path string, content []byte, mode int) error
-	PushSymlink(ctx context.Context, name, path, target string) error
+	// SeedFiles has Incus write files into a new instance as it first
+	// starts (nodes.go).
+	SeedFiles(ctx context.Context, name string, files []incus.SeedFile) error
 	PullFile(ctx context.Context, name, path string) ([]byte, error)
 	EnsureProfile(ctx context.Context, p incus.Profile) error
 	ImageByAlias(ctx context.Context, alias string) (*incus.Image, error)

@@ -149,9 +149,11 @@ func (r *run) syncNetwork(ctx context.Context, present []plan.Node) error {
 			return err
 		}
 		// Live now, and at every boot through the unit. Enabling reloads
-		// systemd (half a second of CPU), so only a unit not yet enabled is.
+		// systemd (half a second of CPU), so only a unit not yet enabled is:
+		// a node plex created has it enabled by a drop-in
+		// (nodefiles.WantedAtBoot).
 		script := cni.RouteScript(r.px, routes, "eth0") +
-			"sh " + cni.MasqScriptPath + "\nsystemctl is-enabled --quiet " + cni.MasqUnitName +
+			"sh " + cni.MasqScriptPath + "\n[ -e " + nodefiles.WantedAtBootPath(cni.MasqUnitName) + " ] || systemctl is-enabled --quiet " + cni.MasqUnitName +
 			" || systemctl enable --quiet " + cni.MasqUnitName + "\n"
 		_, err = r.srv.Run(ctx, n.Name, "sh", "-c", script)
 		return err

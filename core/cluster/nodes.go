@@ -60,7 +60,7 @@ func (r *run) instanceSpec(n plan.Node) (incus.InstanceSpec, []nodefiles.File, e
 			return incus.InstanceSpec{}, nil, err
 		}
 		files = append(files, net...)
-		files = append(files, nodefiles.File{Path: "/etc/systemd/system/multi-user.target.wants/" + cni.MasqUnitName, Link: cni.MasqUnitPath})
+		files = append(files, nodefiles.WantedAtBoot(cni.MasqUnitName))
 	}
 	cfg := map[string]string{
 		incus.LabelManaged:   "true",
@@ -200,12 +200,23 @@ func (r *run) podNetwork() []plan.Node {
 }
 
 // createNodes creates and starts nodes, and registers the undo of each
-// right after Incus has made it.
+// right after Incus has made it. Incus writes each node's files as it first
+// starts (incus.SeedFiles): a push into the stopped instance would start
+// incusd's file helper, which the start then waits for, a second in most
+// tries.
 func (r *run) createNodes(ctx context.Context, nodes []plan.Node) error {
+	hosts, err := r.hostsFile()
+	if err != nil {
+		return err
+	}
 	return r.eachNode(ctx, nodes, func(n plan.Node) error {
 		is, files, err := r.instanceSpec(n)
 		if err != nil {
 			return err
+		}
+		seed := make([]incus.SeedFile, 0, len(files)+1)
+		for _, f := range append(files, hosts) {
+			seed = append(seed, incus.SeedFile{Path: f.Path, Content: f.Content, Mode: f.Mode})
 		}
 		err = r.srv.CreateInstance(ctx, is)
 		if err == nil || ctx.Err() != nil {
@@ -216,14 +227,10 @@ func (r *run) createNodes(ctx context.Context, nodes []plan.Node) error {
 		if err != nil {
 			return err
 		}
-		if err := r.pushFiles(ctx, n.Name, files); err != nil {
+		if err := r.srv.SeedFiles(ctx, n.Name, seed); err != nil {
 			return err
 		}
-		if err := r.srv.Start(ctx, n.Name); err != nil {
-			return err
-		}
-		// The image's templates wrote /etc/hosts as the node started.
-		return r.pushHosts(ctx, n)
+		return r.srv.Start(ctx, n.Name)
 	})
 }
 
@@ -236,7 +243,7 @@ func prePull(n plan.Node, p plan.Plex) string {
 	return p.KubernetesVersion
 }
 
-// pushFiles writes files into the instance name, all at once.
+// pushFiles writes files into the running instance name, all at once.
 func (r *run) pushFiles(ctx context.Context, name string, files []nodefiles.File) error {
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup
@@ -244,10 +251,6 @@ func (r *run) pushFiles(ctx context.Context, name string, files []nodefiles.File
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if f.Link != "" {
-				errs[i] = r.srv.PushSymlink(ctx, name, f.Path, f.Link)
-				return
-			}
 			errs[i] = r.srv.PushFile(ctx, name, f.Path, f.Content, f.Mode)
 		}()
 	}
@@ -255,17 +258,13 @@ func (r *run) pushFiles(ctx context.Context, name string, files []nodefiles.File
 	return errors.Join(errs...)
 }
 
-// pushHosts writes the node's /etc/hosts: every kube node of the plex.
-func (r *run) pushHosts(ctx context.Context, n plan.Node) error {
+// hostsFile is a node's /etc/hosts: every kube node of the plex.
+func (r *run) hostsFile() (nodefiles.File, error) {
 	var hosts []cloudinit.Host
 	for _, m := range r.kube {
 		hosts = append(hosts, cloudinit.Host{Name: m.Name, Address: m.Address})
 	}
-	f, err := nodefiles.Hosts(hosts)
-	if err != nil {
-		return err
-	}
-	return r.srv.PushFile(ctx, n.Name, f.Path, f.Content, f.Mode)
+	return nodefiles.Hosts(hosts)
 }
 
 // startNodes starts nodes that exist but are stopped.

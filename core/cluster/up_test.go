@@ -12,7 +12,9 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/plex-dev/plex/core/cni"
 	"github.com/plex-dev/plex/core/incus"
+	"github.com/plex-dev/plex/core/nodefiles"
 	"github.com/plex-dev/plex/core/plan"
 	"github.com/plex-dev/plex/core/status"
 )
@@ -48,6 +50,15 @@ func TestUpCreatesLabelledNodesAndJoinsThem(t *testing.T) {
 		}
 		if in.Status != "Running" || in.Image != "debian12_kube" || !slices.Contains(in.Profiles, KubeProfileName) {
 			t.Errorf("%s: status %s, image %s, profiles %v; want Running, debian12_kube, with %s", name, in.Status, in.Image, in.Profiles, KubeProfileName)
+		}
+		// The node booted with its files, seeded before its first start:
+		// its network, every node in /etc/hosts, and the masquerade unit
+		// enabled by a drop-in.
+		hosts := string(f.file(name, nodefiles.HostsPath))
+		if !strings.Contains(string(f.file(name, nodefiles.NetworkFile)), "Address=10.212.0."+strconv.Itoa(11+i)+"/24") ||
+			!strings.Contains(hosts, "10.212.0.11 lab1") || !strings.Contains(hosts, "10.212.0.13 lab3") ||
+			!strings.Contains(string(f.file(name, nodefiles.WantedAtBootPath(cni.MasqUnitName))), "Wants="+cni.MasqUnitName) {
+			t.Errorf("%s: seeded files: network %q, hosts %q", name, f.file(name, nodefiles.NetworkFile), hosts)
 		}
 	}
 	if p, ok := f.profiles[KubeProfileName]; !ok || p.Config["security.nesting"] != "true" {

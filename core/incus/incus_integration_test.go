@@ -132,9 +132,31 @@ func TestIntegrationServer(t *testing.T) {
 	if err := s.MakeDir(ctx, name, "/root/made-while-stopped", 0o700); err != nil {
 		t.Errorf("MakeDir in a stopped container: %v", err)
 	}
+	// Files seeded before the first start are there after it, byte for
+	// byte: template syntax in them stays text, and /etc/hosts, which the
+	// image's own template writes, has the seeded content.
+	seeded := []SeedFile{
+		{Path: "/etc/plex-itest/seeded/key", Content: []byte("{{ config }} {% if %} {# c #} ${x} {}\n"), Mode: 0o600},
+		{Path: "/etc/hosts", Content: []byte("127.0.0.1 localhost\n10.0.0.9 plex-itest-seeded\n")},
+	}
+	if err := s.SeedFiles(ctx, name, seeded); err != nil {
+		t.Fatalf("SeedFiles: %v", err)
+	}
+	if err := s.SeedFiles(ctx, name, []SeedFile{{Path: "relative", Content: []byte("x")}}); err == nil {
+		t.Error("SeedFiles of a relative path: no error")
+	}
 	for i := 0; i < 2; i++ {
 		if err := s.Start(ctx, name); err != nil {
 			t.Fatalf("Start #%d: %v", i, err)
+		}
+	}
+	for _, f := range seeded {
+		b, info, err := s.ReadFile(ctx, name, f.Path)
+		if err != nil || !bytes.Equal(b, f.Content) {
+			t.Errorf("seeded %s: %q, %v; want %q", f.Path, b, err, f.Content)
+		}
+		if f.Mode != 0 && info.Mode != f.Mode {
+			t.Errorf("seeded %s: mode %o, want %o", f.Path, info.Mode, f.Mode)
 		}
 	}
 	in, err := s.GetInstance(ctx, name)

@@ -1,14 +1,15 @@
-// Package nodefiles renders the files a kube node boots with. plex writes
-// them into the node's stopped instance, through the Incus API, before its
-// first start, so the node needs no cloud-init: cloud-init's four stages were
-// most of a node's boot (11.5 s of 15 s on a busy 2-core host, 5 s of 5.2 s
-// on a quiet one) and the CPU they burn grows with every node.
+// Package nodefiles renders the files a kube node boots with. plex gives
+// them to the node's new instance, through the Incus API, and Incus writes
+// them as the node first starts (incus.SeedFiles), so the node needs no
+// cloud-init: cloud-init's four stages were most of a node's boot (11.5 s of
+// 15 s on a busy 2-core host, 5 s of 5.2 s on a quiet one) and the CPU they
+// burn grows with every node.
 //
 // A node gets its static address (a systemd-networkd unit), containerd's
-// registry mirrors, plex's SSH host key and the user's login keys, and the
-// marker that keeps the image's cloud-init from running at all. /etc/hosts is
-// apart (Hosts): the image's Incus templates render /etc/hosts at the first
-// start, so it is written once the node has started.
+// registry mirrors, plex's SSH host key and the user's login keys, its
+// /etc/hosts (Hosts), and the marker that keeps the image's cloud-init from
+// running at all. Files are plain files: a unit is enabled with a drop-in
+// (WantedAtBoot), not a symbolic link.
 package nodefiles
 
 import (
@@ -49,8 +50,19 @@ type File struct {
 	Path    string
 	Mode    int
 	Content []byte
-	// Link, when set, makes Path a symbolic link to Link instead.
-	Link string
+}
+
+// WantedAtBoot is the drop-in that has multi-user.target pull unit in at
+// every boot, as `systemctl enable` would with a symbolic link: a plain file,
+// which Incus writes before the first start where it writes no links.
+func WantedAtBoot(unit string) File {
+	return File{Path: WantedAtBootPath(unit), Mode: 0o644,
+		Content: []byte("# Written by plex: " + unit + " runs at every boot.\n[Unit]\nWants=" + unit + "\n")}
+}
+
+// WantedAtBootPath is where WantedAtBoot puts unit's drop-in.
+func WantedAtBootPath(unit string) string {
+	return "/etc/systemd/system/multi-user.target.d/50-" + unit + ".conf"
 }
 
 // Input is what a node's files are made of.
@@ -111,7 +123,7 @@ func files(in Input) ([]File, error) {
 		}
 		out = append(out,
 			File{Path: PrePullUnitPath, Mode: 0o644, Content: unit},
-			File{Path: "/etc/systemd/system/multi-user.target.wants/" + PrePullUnitName, Link: PrePullUnitPath})
+			WantedAtBoot(PrePullUnitName))
 	}
 	var ak bytes.Buffer
 	for _, k := range keys {
