@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"sync"
 
 	"github.com/plex-dev/plex/core/kubeadm"
 	"github.com/plex-dev/plex/core/plan"
@@ -34,23 +35,33 @@ func (r *run) joining() bool { return len(r.unjoinedCPs)+len(r.unjoinedWorkers) 
 func (r *run) joiningControlPlanes() bool { return len(r.unjoinedCPs) > 0 }
 
 // findUnjoined finds the Kubernetes nodes other than the control plane
-// that have no kubelet config yet. A node this run created has none, and is
-// not asked.
+// that have no kubelet config yet, asking the nodes all at once. A node this
+// run created has none, and is not asked.
 func (r *run) findUnjoined(ctx context.Context) error {
 	r.unjoinedCPs, r.unjoinedWorkers = nil, nil
+	var ask []plan.Node
 	for _, n := range r.kube {
-		if n.Name == r.cp.Name {
-			continue
+		if n.Name != r.cp.Name && !r.isFresh(n.Name) {
+			ask = append(ask, n)
 		}
-		var done bool
-		var err error
-		if !r.isFresh(n.Name) {
-			done, err = r.fileExists(ctx, n.Name, kubeletConfPath)
-		}
+	}
+	var (
+		mu     sync.Mutex
+		joined = map[string]bool{}
+	)
+	err := r.eachNode(ctx, ask, func(n plan.Node) error {
+		done, err := r.fileExists(ctx, n.Name, kubeletConfPath)
+		mu.Lock()
+		joined[n.Name] = done
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, n := range r.kube {
 		switch {
-		case err != nil:
-			return err
-		case done:
+		case n.Name == r.cp.Name || joined[n.Name]:
 		case n.Role == plan.RoleControlPlane:
 			r.unjoinedCPs = append(r.unjoinedCPs, n)
 		default:
