@@ -315,9 +315,7 @@ func (f *fakeIncus) SeedFiles(ctx context.Context, name string, files []incus.Se
 	if in.started {
 		return fmt.Errorf("seeding files into %s: it has started, and Incus would never write them", name)
 	}
-	for _, sf := range files {
-		in.seeded = append(in.seeded, sf)
-	}
+	in.seeded = append(in.seeded, files...)
 	return nil
 }
 
