@@ -68,7 +68,7 @@ func (s *Server) SeedFiles(ctx context.Context, name string, files []SeedFile) e
 				Method:  http.MethodPost,
 				Path:    rest.Path("instances", name, "metadata", "templates"),
 				Query:   url.Values{"path": {tpl}},
-				RawBody: bytes.NewReader(TemplateLiteral(f.Content)),
+				RawBody: bytes.NewReader(templateLiteral(f.Content)),
 				Header:  http.Header{"Content-Type": {"application/octet-stream"}},
 			}, nil)
 			if err != nil {
@@ -109,9 +109,9 @@ func seedTemplateName(path string) string {
 	return "plex-seed-" + hex.EncodeToString(sum[:8]) + ".tpl"
 }
 
-// TemplateLiteral is content as an Incus template (pongo2) that renders to
+// templateLiteral is content as an Incus template (pongo2) that renders to
 // content itself: every "{" is written with the templatetag tag, so no "{{",
 // "{%" or "{#" is left to be read as template syntax.
-func TemplateLiteral(content []byte) []byte {
+func templateLiteral(content []byte) []byte {
 	return bytes.ReplaceAll(content, []byte("{"), []byte("{% templatetag openbrace %}"))
 }

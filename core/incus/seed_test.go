@@ -81,7 +81,7 @@ func TestSeedFiles(t *testing.T) {
 		if tpl.Mode != want {
 			t.Errorf("%s: mode %q, want %q", sf.Path, tpl.Mode, want)
 		}
-		if got := x.files[tpl.Template]; !bytes.Equal(got, TemplateLiteral(sf.Content)) {
+		if got := x.files[tpl.Template]; !bytes.Equal(got, templateLiteral(sf.Content)) {
 			t.Errorf("%s: template file %q", sf.Path, got)
 		}
 	}
@@ -107,17 +107,17 @@ func TestSeedFiles(t *testing.T) {
 	}
 }
 
-// TemplateLiteral leaves no opening of template syntax, and renders back to
+// templateLiteral leaves no opening of template syntax, and renders back to
 // the content: each "{" is one templatetag.
 func TestTemplateLiteral(t *testing.T) {
 	const tag = "{% templatetag openbrace %}"
 	for _, in := range []string{"", "plain\n", "{{ x }}", "{% if %}{# c #}", "${HOME} {} {{{", "a%}b}}"} {
-		out := string(TemplateLiteral([]byte(in)))
+		out := string(templateLiteral([]byte(in)))
 		if rest := strings.ReplaceAll(out, tag, ""); strings.Contains(rest, "{") {
-			t.Errorf("TemplateLiteral(%q) = %q: a { is left outside the tags", in, out)
+			t.Errorf("templateLiteral(%q) = %q: a { is left outside the tags", in, out)
 		}
 		if back := strings.ReplaceAll(out, tag, "{"); back != in {
-			t.Errorf("TemplateLiteral(%q) renders to %q", in, back)
+			t.Errorf("templateLiteral(%q) renders to %q", in, back)
 		}
 	}
 }
