@@ -223,6 +223,30 @@ func TestJoinFailureRemovesOnlyTheNewWorker(t *testing.T) {
 	}
 }
 
+// A node whose files Incus refuses is never started, and is removed with
+// the rest of what the run made.
+func TestUpSeedFailureRemovesTheNewNodes(t *testing.T) {
+	kc := testEnv(t)
+	f := newFake(t)
+	f.failSeed = func(name string) error {
+		if name == "lab2" {
+			return errors.New("seeding files into lab2: disk full")
+		}
+		return nil
+	}
+	err := Up(context.Background(), UpOptions{File: writeSpec(t, "lab", "1-2"), Target: f.target(), Kubeconfig: kc})
+	if err == nil || !strings.Contains(err.Error(), "creating 2 node(s): seeding files into lab2: disk full") ||
+		!strings.Contains(err.Error(), "removed the 2 instance(s) this run made") {
+		t.Fatalf("up with a failing seed: %v", err)
+	}
+	if got := f.names(); len(got) != 0 {
+		t.Errorf("left %v, want nothing", got)
+	}
+	if got := f.ranOn(mark{}, "kubeadm"); len(got) != 0 {
+		t.Errorf("kubeadm ran on %v after the seed failed", got)
+	}
+}
+
 func TestJoinRefusesAPlexThatIsNotUp(t *testing.T) {
 	kc := testEnv(t)
 	f := newFake(t)

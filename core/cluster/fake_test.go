@@ -52,6 +52,8 @@ type fakeIncus struct {
 	// failDelete, when set, fails the deletion of an instance whenever it
 	// returns an error.
 	failDelete func(name string) error
+	// failSeed, when set, fails SeedFiles into the named instance.
+	failSeed func(name string) error
 	// token is the last token kubeadm init made or kubeadm token create
 	// printed.
 	token string
@@ -314,6 +316,11 @@ func (f *fakeIncus) SeedFiles(ctx context.Context, name string, files []incus.Se
 	}
 	if in.started {
 		return fmt.Errorf("seeding files into %s: it has started, and Incus would never write them", name)
+	}
+	if f.failSeed != nil {
+		if err := f.failSeed(name); err != nil {
+			return err
+		}
 	}
 	in.seeded = append(in.seeded, files...)
 	return nil
